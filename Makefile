@@ -1,0 +1,30 @@
+# Two set-up commands: `make demo` and `make test`. Both create .venv and install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install demo test lint bench crashtest clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+demo: $(INSTALLED)
+	MPLBACKEND=Agg $(PY) -m simqueue demo
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check simqueue tests benchmarks
+
+test: lint
+	MPLBACKEND=Agg $(PY) -m pytest -q
+
+bench: $(INSTALLED)
+	MPLBACKEND=Agg $(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis exports

@@ -1,0 +1,47 @@
+"""simqueue: a durable job queue you can step through.
+
+A real write-ahead log and snapshot engine (real files, checksums, fsync, atomic renames, replay)
+runs under a clock you control, so a notebook can stop time, step one event, pull the plug and
+watch the log bring everything back. The same engine runs on the wall clock as a small server.
+"""
+
+from __future__ import annotations
+
+from .clock import VirtualClock, WallClock
+from .errors import (
+    CorruptSnapshotError,
+    CorruptWALError,
+    DataDirLockedError,
+    DuplicateJobError,
+    IllegalTransitionError,
+    InvariantViolation,
+    QueueStoppedError,
+    SimQueueError,
+    StorageError,
+    UnknownJobError,
+)
+from .jobs import Job, JobInfo, JobState
+from .store import DurableQueue, RecoveryReport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CorruptSnapshotError",
+    "CorruptWALError",
+    "DataDirLockedError",
+    "DuplicateJobError",
+    "DurableQueue",
+    "IllegalTransitionError",
+    "InvariantViolation",
+    "Job",
+    "JobInfo",
+    "JobState",
+    "QueueStoppedError",
+    "RecoveryReport",
+    "SimQueueError",
+    "StorageError",
+    "UnknownJobError",
+    "VirtualClock",
+    "WallClock",
+    "__version__",
+]

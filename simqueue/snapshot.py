@@ -1,0 +1,262 @@
+"""Snapshots: the whole queue state at one sequence number, written atomically.
+
+Layout in ``DIR/snapshots/``::
+
+    snap-<last_seq:020d>.snap   header line + JSON body: live jobs, chunk list, counters
+    done-<last_seq:020d>.jobs   header line + one JSON array per line: jobs that finished
+                                (COMPLETED or DEAD) since the previous snapshot
+
+Finished jobs never change again, so each snapshot writes only the jobs that finished since the
+previous one into a new immutable *chunk* and lists every chunk it relies on (name, size, CRC);
+when there are more than ``MAX_CHUNKS`` they are merged into one. A snapshot's cost therefore
+grows with the live jobs and the recent work, not with everything the queue has ever done.
+
+Header line of both kinds: ``SQSNAP <schema> <last_seq> <body_bytes> <crc32 hex>\\n`` (``SQDONE``
+for chunks). Writing follows SQLite's and etcd's rule: temp file, fsync, rename, fsync the
+directory. Nothing here is ever unpickled or evaluated: JSON only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import CorruptSnapshotError
+from .fs import FileSystem
+from .jobs import COMPLETED, DEAD, IN_FLIGHT, PENDING, JobRecord, JobState
+
+SCHEMA_VERSION = 1
+MAX_CHUNKS = 16
+SNAP_PREFIX, SNAP_SUFFIX = "snap-", ".snap"
+CHUNK_PREFIX, CHUNK_SUFFIX = "done-", ".jobs"
+TMP_SUFFIX = ".tmp"
+
+_STATE_CODE = {PENDING: 0, IN_FLIGHT: 1, COMPLETED: 2, DEAD: 3}
+_CODE_STATE: dict[int, JobState] = {v: k for k, v in _STATE_CODE.items()}
+
+
+def snapshot_name(last_seq: int) -> str:
+    return f"{SNAP_PREFIX}{last_seq:020d}{SNAP_SUFFIX}"
+
+
+def chunk_name(last_seq: int) -> str:
+    return f"{CHUNK_PREFIX}{last_seq:020d}{CHUNK_SUFFIX}"
+
+
+def job_row(rec: JobRecord) -> str:
+    """One job as a compact JSON array (a line of a chunk, or an entry of the live list)."""
+    return json.dumps(
+        [
+            rec.id,
+            _STATE_CODE[rec.state],
+            rec.attempt,
+            rec.payload_raw.decode() if rec.payload_raw else "",
+            rec.timeout,
+            rec.enqueued_at,
+            rec.first_dispatch_at,
+            rec.finished_at,
+            rec.worker,
+            rec.deadline,
+            rec.ready_at,
+            rec.ready_seq,
+            rec.reason,
+        ],
+        separators=(",", ":"),
+        allow_nan=False,
+    )
+
+
+def row_job(row: list[Any]) -> JobRecord:
+    rec = JobRecord(row[0], row[3].encode() if row[3] else b"", row[4], row[5], row[11])
+    rec.state = _CODE_STATE[row[1]]
+    rec.attempt = row[2]
+    rec.first_dispatch_at = row[6]
+    rec.finished_at = row[7]
+    rec.worker = row[8]
+    rec.deadline = row[9]
+    rec.ready_at = row[10]
+    rec.reason = row[12]
+    return rec
+
+
+def _frame(magic: str, last_seq: int, body: bytes) -> bytes:
+    head = f"{magic} {SCHEMA_VERSION} {last_seq} {len(body)} {zlib.crc32(body):08x}\n"
+    return head.encode() + body
+
+
+def _unframe(path: str, data: bytes, magic: str) -> tuple[int, bytes]:
+    """Check a header line and checksum; return (last_seq, body)."""
+    nl = data.find(b"\n", 0, 200)
+    if nl < 0:
+        raise CorruptSnapshotError(path, "missing header line (file cut short?)")
+    parts = data[:nl].decode("ascii", "replace").split(" ")
+    if len(parts) != 5 or parts[0] != magic:
+        raise CorruptSnapshotError(path, f"bad header {data[:nl][:60]!r}")
+    try:
+        schema, last_seq, size, crc = int(parts[1]), int(parts[2]), int(parts[3]), int(parts[4], 16)
+    except ValueError:
+        raise CorruptSnapshotError(path, f"bad header {data[:nl][:60]!r}") from None
+    if schema > SCHEMA_VERSION:
+        raise NewerSchemaError(
+            path,
+            f"written with schema version {schema}; this simqueue reads up to {SCHEMA_VERSION}",
+        )
+    body = data[nl + 1 :]
+    if len(body) != size:
+        raise CorruptSnapshotError(path, f"body is {len(body)} bytes, header says {size}")
+    if zlib.crc32(body) != crc:
+        raise CorruptSnapshotError(path, "checksum mismatch")
+    return last_seq, body
+
+
+class NewerSchemaError(CorruptSnapshotError):
+    """A snapshot from a newer simqueue. Never fall back past it: that could lose its data."""
+
+
+@dataclass
+class SnapshotState:
+    """What a snapshot holds, ready for the store to adopt."""
+
+    last_seq: int
+    time: float
+    live: list[JobRecord]  # pending (in dispatch order) then in flight (in dispatch order)
+    finished: list[JobRecord]
+    chunks: list[dict[str, Any]]
+    counters: dict[str, int]
+    path: str = ""
+    skipped: list[str] = field(default_factory=list)
+
+
+def write_chunk(fs: FileSystem, snap_dir: str, last_seq: int, body: bytes) -> dict[str, Any]:
+    """Write a finished-jobs chunk atomically (minus the directory fsync, done by the caller)."""
+    name = chunk_name(last_seq)
+    path = os.path.join(snap_dir, name)
+    data = _frame("SQDONE", last_seq, body)
+    tmp = path + TMP_SUFFIX
+    fs.write_file_durably(tmp, data)
+    fs.rename(tmp, path)
+    return {
+        "name": name,
+        "bytes": len(data),
+        "crc": zlib.crc32(data),
+        "count": body.count(b"\n") + 1 if body else 0,
+    }
+
+
+def read_chunk_body(fs: FileSystem, snap_dir: str, meta: dict[str, Any]) -> bytes:
+    path = os.path.join(snap_dir, meta["name"])
+    try:
+        data = fs.read_bytes(path)
+    except FileNotFoundError:
+        raise CorruptSnapshotError(
+            path, "finished-jobs chunk listed by the snapshot is missing"
+        ) from None
+    if len(data) != meta["bytes"] or zlib.crc32(data) != meta["crc"]:
+        raise CorruptSnapshotError(
+            path, "finished-jobs chunk does not match the snapshot's checksum"
+        )
+    return _unframe(path, data, "SQDONE")[1]
+
+
+def write_snapshot(
+    fs: FileSystem,
+    snap_dir: str,
+    last_seq: int,
+    time: float,
+    live: list[JobRecord],
+    newly_finished: list[JobRecord],
+    chunks: list[dict[str, Any]],
+    counters: dict[str, int],
+) -> tuple[str, list[dict[str, Any]]]:
+    """Write chunk (if any) and snapshot durably; return (snapshot path, chunk list it uses)."""
+    chunks = list(chunks)
+    new_body = "\n".join(job_row(r) for r in newly_finished).encode()
+    if new_body or len(chunks) >= MAX_CHUNKS:
+        if len(chunks) >= MAX_CHUNKS:  # merge: bytes are concatenated, never re-encoded
+            bodies = [read_chunk_body(fs, snap_dir, m) for m in chunks]
+            bodies.append(new_body)
+            new_body = b"\n".join(b for b in bodies if b)
+            chunks = []
+        chunks.append(write_chunk(fs, snap_dir, last_seq, new_body))
+    body = json.dumps(
+        {
+            "schema": SCHEMA_VERSION,
+            "last_seq": last_seq,
+            "time": time,
+            "chunks": chunks,
+            "counters": counters,
+            "live": [json.loads(job_row(r)) for r in live],
+        },
+        separators=(",", ":"),
+    ).encode()
+    path = os.path.join(snap_dir, snapshot_name(last_seq))
+    tmp = path + TMP_SUFFIX
+    fs.write_file_durably(tmp, _frame("SQSNAP", last_seq, body))
+    fs.rename(tmp, path)
+    fs.fsync_dir(snap_dir)
+    return path, chunks
+
+
+def list_snapshots(fs: FileSystem, snap_dir: str) -> list[tuple[int, str]]:
+    """(last_seq, path) of every snapshot file, newest first."""
+    out = []
+    for name in fs.listdir(snap_dir):
+        if name.startswith(SNAP_PREFIX) and name.endswith(SNAP_SUFFIX):
+            stem = name[len(SNAP_PREFIX) : -len(SNAP_SUFFIX)]
+            if stem.isdigit():
+                out.append((int(stem), os.path.join(snap_dir, name)))
+    out.sort(reverse=True)
+    return out
+
+
+def read_snapshot(fs: FileSystem, snap_dir: str, path: str) -> SnapshotState:
+    """Read and check one snapshot and every chunk it lists."""
+    last_seq, body = _unframe(path, fs.read_bytes(path), "SQSNAP")
+    try:
+        doc = json.loads(body)
+        live = [row_job(r) for r in doc["live"]]
+        chunks = doc["chunks"]
+        finished: list[JobRecord] = []
+        for meta in chunks:
+            cbody = read_chunk_body(fs, snap_dir, meta)
+            if cbody:
+                rows = json.loads(b"[" + cbody.replace(b"\n", b",") + b"]")
+                finished.extend(row_job(r) for r in rows)
+        if doc["last_seq"] != last_seq:
+            raise ValueError("last_seq in body differs from header")
+    except CorruptSnapshotError:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as exc:
+        raise CorruptSnapshotError(path, f"unreadable body: {exc}") from None
+    t = doc.get("time", 0.0)
+    return SnapshotState(
+        last_seq=last_seq,
+        time=t if isinstance(t, float | int) and math.isfinite(t) else 0.0,
+        live=live,
+        finished=finished,
+        chunks=chunks,
+        counters=dict(doc.get("counters", {})),
+        path=path,
+    )
+
+
+def load_newest(fs: FileSystem, snap_dir: str) -> tuple[SnapshotState | None, list[str]]:
+    """The newest snapshot that checks out (older ones are the fallback) and why newer ones were
+    passed over. A newer-schema snapshot stops the search with an error: skipping it could lose
+    what it holds."""
+    skipped: list[str] = []
+    for _, path in list_snapshots(fs, snap_dir):
+        try:
+            state = read_snapshot(fs, snap_dir, path)
+        except NewerSchemaError:
+            raise
+        except CorruptSnapshotError as exc:
+            skipped.append(str(exc))
+            continue
+        state.skipped = skipped
+        return state, skipped
+    return None, skipped

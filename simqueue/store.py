@@ -1,0 +1,983 @@
+"""The durable queue: the job state machine kept in memory, every change written ahead to the WAL.
+
+Story of one job, from the caller down to the disk:
+
+1. ``enqueue`` validates the job, appends an ENQUEUE record (id, payload, timeout) to the WAL
+   buffer, applies it (the job is PENDING) and commits under the fsync policy. The caller is
+   *acknowledged* once the record is durable under that policy (see :attr:`durable_seq`).
+2. ``dispatch`` picks the job that became ready first, logs DISPATCH (attempt, worker,
+   deadline), applies it (IN_FLIGHT) and hands it out.
+3. ``complete`` logs ACK; ``fail`` / ``expire`` log RETRY (with the time it is ready again) or,
+   after ``max_retry + 1`` attempts, DEAD. A result for an attempt that is no longer current is
+   *stale*: counted, never applied.
+4. ``snapshot`` writes the whole state at one sequence number atomically, so recovery only has
+   to replay the tail of the log.
+5. ``open`` on an existing directory *is* recovery: newest valid snapshot, replay of every record
+   after it through the same ``_apply`` the live path uses, torn tail cut durably, and each job
+   that was in flight at the crash ends its attempt as *interrupted*, a decision that is itself
+   logged and synced so recovering twice gives the same state.
+
+Write-ahead: a record is appended before its change is applied, and nothing reads the change
+before the append. Fail-stop: if a write or fsync fails, the queue stops accepting work and
+says why; it never retries its way into a false "success".
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import os
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import snapshot as snap
+from . import wal
+from .clock import Clock, WallClock, stopwatch
+from .errors import (
+    CorruptWALError,
+    DuplicateJobError,
+    IllegalTransitionError,
+    QueueStoppedError,
+    SimQueueError,
+    StorageError,
+    UnknownJobError,
+)
+from .fs import FileSystem
+from .jobs import (
+    COMPLETED,
+    DEAD,
+    FINAL_STATES,
+    IN_FLIGHT,
+    PENDING,
+    Job,
+    JobInfo,
+    JobRecord,
+    JobState,
+    decode_payload,
+    encode_payload,
+    next_state,
+    validate_job_fields,
+)
+from .wal import ACK, DISPATCH, ENQUEUE, REASON_CODES, REASON_NAMES, RETRY
+
+FSYNC_POLICIES = ("always", "batch", "never")
+DURABILITY_MODES = ("real", "modeled")
+LOCK_NAME = "LOCK"
+DEFAULT_SEGMENT_BYTES = 4 * 1024 * 1024
+_DEAD_TYPE = wal.DEAD
+
+
+@dataclass
+class RecoveryReport:
+    """What opening a data directory found and did. ``wall_seconds`` is measured, never assumed."""
+
+    wall_seconds: float
+    snapshot: str | None
+    snapshot_last_seq: int
+    records_replayed: int
+    records_skipped: int
+    jobs_restored: int
+    jobs_interrupted: int
+    tail_bytes_discarded: int
+    segments: int
+    next_seq: int
+    snapshots_skipped: list[str] = field(default_factory=list)
+    torn_segment: str | None = None
+    downtime: float | None = None  # filled in by the simulation: restart delay + wall_seconds
+
+    def describe(self) -> str:
+        src = os.path.basename(self.snapshot) if self.snapshot else "no snapshot"
+        parts = [
+            f"recovered in {self.wall_seconds * 1000:.1f} ms from {src}",
+            f"replayed {self.records_replayed} WAL records",
+            f"{self.jobs_interrupted} in-flight job(s) interrupted",
+        ]
+        if self.tail_bytes_discarded:
+            parts.append(f"cut {self.tail_bytes_discarded} torn tail bytes")
+        if self.snapshots_skipped:
+            parts.append(f"skipped {len(self.snapshots_skipped)} unreadable snapshot(s)")
+        return "; ".join(parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        need = "a non-negative" if allow_zero else "a positive"
+        raise ValueError(f"{name} must be {need} number; got {value!r}")
+
+
+class DurableQueue:
+    """A durable FIFO job queue over a data directory. Create with :meth:`open`."""
+
+    # ------------------------------------------------------------------ opening = recovery
+    @classmethod
+    def open(
+        cls,
+        data_dir: str | os.PathLike[str],
+        *,
+        fsync: str = "batch",
+        max_retry: int = 3,
+        backoff: float = 0.0,
+        clock: Clock | None = None,
+        task_timeout: float = 3.0,
+        flush_interval: float = 0.010,
+        batch_size: int = 100,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        durability: str = "real",
+        fs: FileSystem | None = None,
+    ) -> DurableQueue:
+        """Create ``data_dir`` or recover the queue stored there.
+
+        ``fsync``: ``"always"`` (every operation fsynced before it returns), ``"batch"`` (group
+        commit: one fsync per ``batch_size`` records or ``flush_interval`` seconds, whichever
+        comes first) or ``"never"`` (handed to the OS only). ``durability="modeled"`` records
+        fsyncs instead of performing them (for simulations; a simulated power loss honours
+        them)."""
+        _check_choice("fsync", fsync, FSYNC_POLICIES)
+        _check_choice("durability", durability, DURABILITY_MODES)
+        if isinstance(max_retry, bool) or not isinstance(max_retry, int) or max_retry < 0:
+            raise ValueError(f"max_retry must be a non-negative integer; got {max_retry!r}")
+        _check_positive("backoff", backoff, allow_zero=True)
+        _check_positive("task_timeout", task_timeout)
+        _check_positive("flush_interval", flush_interval, allow_zero=True)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+        if not isinstance(segment_bytes, int) or segment_bytes < 4096:
+            raise ValueError(f"segment_bytes must be an integer >= 4096; got {segment_bytes!r}")
+        if fs is None:
+            fs = FileSystem(real_fsync=durability == "real", track_power_loss=False)
+        q = cls.__new__(cls)
+        q._init(
+            os.fspath(data_dir),
+            fs,
+            clock or WallClock(),
+            fsync,
+            max_retry,
+            float(backoff),
+            float(task_timeout),
+            float(flush_interval),
+            batch_size,
+            segment_bytes,
+        )
+        return q
+
+    def _init(
+        self,
+        data_dir: str,
+        fs: FileSystem,
+        clock: Clock,
+        fsync: str,
+        max_retry: int,
+        backoff: float,
+        task_timeout: float,
+        flush_interval: float,
+        batch_size: int,
+        segment_bytes: int,
+    ) -> None:
+        self.data_dir = data_dir
+        self.fs = fs
+        self.clock = clock
+        self.fsync_policy = fsync
+        self.max_retry = max_retry
+        self.backoff = backoff
+        self.task_timeout = task_timeout
+        self.flush_interval = flush_interval
+        self.batch_size = batch_size
+        self.wal_dir = os.path.join(data_dir, "wal")
+        self.snap_dir = os.path.join(data_dir, "snapshots")
+        self._jobs: dict[str, JobRecord] = {}
+        self._ready: OrderedDict[str, JobRecord] = OrderedDict()
+        self._delayed: list[tuple[float, int, str]] = []
+        self._in_flight: dict[str, JobRecord] = {}
+        self._deadlines: list[tuple[float, int, str, int]] = []
+        self._n_pending = 0
+        self._n_completed = 0
+        self._n_dead = 0
+        self.stale_results = 0
+        self.timeouts = 0
+        self.failures = 0
+        self.interruptions = 0
+        self.dispatches = 0
+        self.snapshots_taken = 0
+        self._finished_since_snapshot: list[JobRecord] = []
+        self._chunks: list[dict[str, Any]] = []
+        self._snapshots: list[tuple[int, str]] = []
+        self._unsynced_since: float | None = None
+        self._stopped: BaseException | None = None
+        self._closed = False
+        self._lock_fd = -1
+        self.recovery: RecoveryReport | None = None
+        try:
+            self.fs.makedirs(self.wal_dir)
+            self.fs.makedirs(self.snap_dir)
+        except OSError as exc:
+            raise StorageError(f"cannot create data directory {data_dir}: {exc}") from exc
+        self._lock_fd = self.fs.lock(os.path.join(data_dir, LOCK_NAME), data_dir)
+        try:
+            self._recover(segment_bytes)
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _recover(self, segment_bytes: int) -> None:
+        t0 = stopwatch()
+        fs = self.fs
+        fresh = not fs.listdir(self.wal_dir) and not fs.listdir(self.snap_dir)
+        self._remove_temp_files()
+        state, skipped = snap.load_newest(fs, self.snap_dir)
+        last_snap_seq = 0
+        if state is not None:
+            last_snap_seq = state.last_seq
+            self._adopt_snapshot(state)
+        self._snapshots = snap.list_snapshots(fs, self.snap_dir)[::-1]  # oldest first
+        segments = wal.list_segments(fs, self.wal_dir)
+        if segments and segments[0][0] > last_snap_seq + 1:
+            where = f"snapshot {os.path.basename(state.path)}" if state else "no snapshot"
+            raise CorruptWALError(
+                segments[0][1],
+                0,
+                f"log starts at seq {segments[0][0]} but {where} covers only through seq "
+                f"{last_snap_seq}: records {last_snap_seq + 1}..{segments[0][0] - 1} are missing"
+                + (f" ({'; '.join(skipped)})" if skipped else ""),
+            )
+        if not segments and skipped:
+            raise snap.CorruptSnapshotError(self.snap_dir, "; ".join(skipped))
+        replayed = covered = discarded = 0
+        torn_segment = None
+        last_seq = last_snap_seq
+        expect: int | None = None
+        kept: list[tuple[int, str]] = []
+        apply = self._apply
+        for i, (first_seq, path) in enumerate(segments):
+            is_last = i == len(segments) - 1
+            data = fs.read_bytes(path)
+            scan = wal.SegmentScan(path, data, expect)
+            if not scan.check_header():
+                if not is_last:
+                    raise CorruptWALError(path, 0, scan.header_bad or "bad header")
+                # A segment whose creation never became durable: nothing in it was ever synced.
+                fs.remove(path)
+                fs.fsync_dir(self.wal_dir)
+                discarded += len(data)
+                torn_segment = path
+                break
+            if expect is not None and scan.first_seq != expect:
+                raise CorruptWALError(
+                    path, 0, f"segment starts at seq {scan.first_seq}, expected {expect}"
+                )
+            kept.append((first_seq, path))
+            for (
+                rtype,
+                seq,
+                t,
+                attempt,
+                worker,
+                extra,
+                reason,
+                job_id,
+                payload,
+                off,
+            ) in scan.records():
+                if seq <= last_snap_seq:
+                    covered += 1
+                    continue
+                try:
+                    apply(rtype, seq, t, attempt, worker, extra, reason, job_id, payload)
+                except SimQueueError as exc:
+                    raise CorruptWALError(path, off, f"record seq {seq}: {exc}") from None
+                replayed += 1
+            if scan.bad is not None:
+                wal.classify_bad(scan, is_last)
+                discarded += len(data) - scan.end
+                torn_segment = path
+                fs.truncate_durably(path, scan.end)
+            if scan.last_seq:
+                last_seq = max(last_seq, scan.last_seq)
+            expect = scan.expect_seq
+        next_seq = last_seq + 1
+        self.writer = wal.WALWriter(fs, self.wal_dir, next_seq, segment_bytes, kept)
+        try:
+            if kept and kept[-1][0] == next_seq:
+                # The newest segment holds no records yet: keep appending to it.
+                self.writer.segments.pop()
+                path = kept[-1][1]
+                self.writer._handle = fs.open_append(path)
+                self.writer.segments.append((next_seq, path))
+            else:
+                self.writer.open_new_segment()
+            interrupted = self._interrupt_in_flight()
+            self.writer.sync()
+        except OSError as exc:
+            raise StorageError(f"cannot write the WAL in {self.wal_dir}: {exc}") from exc
+        self.recovery = (
+            None
+            if fresh
+            else RecoveryReport(
+                wall_seconds=stopwatch() - t0,
+                snapshot=state.path if state else None,
+                snapshot_last_seq=last_snap_seq,
+                records_replayed=replayed,
+                records_skipped=covered,
+                jobs_restored=len(self._jobs),
+                jobs_interrupted=interrupted,
+                tail_bytes_discarded=discarded,
+                segments=len(kept),
+                next_seq=next_seq,
+                snapshots_skipped=skipped,
+                torn_segment=torn_segment,
+            )
+        )
+
+    def _remove_temp_files(self) -> None:
+        removed = False
+        for name in self.fs.listdir(self.snap_dir):
+            if name.endswith(snap.TMP_SUFFIX):
+                self.fs.remove(os.path.join(self.snap_dir, name))
+                removed = True
+        if removed:
+            self.fs.fsync_dir(self.snap_dir)
+
+    def _adopt_snapshot(self, state: snap.SnapshotState) -> None:
+        jobs = self._jobs
+        for rec in state.finished:
+            jobs[rec.id] = rec
+            if rec.state is COMPLETED:
+                self._n_completed += 1
+            else:
+                self._n_dead += 1
+        for rec in state.live:
+            jobs[rec.id] = rec
+            if rec.state is PENDING:
+                self._add_pending(rec, state.time)
+            elif rec.state is IN_FLIGHT:
+                self._in_flight[rec.id] = rec
+                heapq.heappush(self._deadlines, (rec.deadline, 0, rec.id, rec.attempt))
+            elif rec.state is COMPLETED:  # tolerated: finished after its chunk was cut
+                self._n_completed += 1
+            else:
+                self._n_dead += 1
+        c = state.counters
+        self.stale_results = c.get("stale_results", 0)
+        self.timeouts = c.get("timeouts", 0)
+        self.failures = c.get("failures", 0)
+        self.interruptions = c.get("interruptions", 0)
+        self.dispatches = c.get("dispatches", 0)
+        self.snapshots_taken = c.get("snapshots", 0)
+        self._chunks = list(state.chunks)
+
+    def _interrupt_in_flight(self) -> int:
+        """Jobs in flight at the crash lost their worker: each attempt ends as interrupted, and
+        the decision is logged (then synced by the caller) so a second recovery agrees."""
+        now = self.clock.now()
+        recs = sorted(self._in_flight.values(), key=lambda r: (r.deadline, r.id))
+        for rec in recs:
+            self._end_attempt(rec, "interrupted", now)
+        self.interruptions += len(recs)
+        return len(recs)
+
+    # ------------------------------------------------------------------ applying records
+    def _add_pending(self, rec: JobRecord, as_of: float) -> None:
+        """Restore a pending job: ready ones keep their order in ``_ready``, ones still backing
+        off go to the delayed heap keyed by (ready time, seq), exactly as the live path does."""
+        self._n_pending += 1
+        if rec.ready_at > as_of:
+            heapq.heappush(self._delayed, (rec.ready_at, rec.ready_seq, rec.id))
+        else:
+            self._ready[rec.id] = rec
+
+    def _apply(
+        self,
+        rtype: int,
+        seq: int,
+        t: float,
+        attempt: int,
+        worker: int,
+        extra: float,
+        reason: int,
+        job_id: str,
+        payload: bytes,
+    ) -> None:
+        """Apply one record to memory. The live path and replay both come through here."""
+        if rtype == ENQUEUE:
+            if job_id in self._jobs:
+                raise DuplicateJobError(job_id)
+            rec = JobRecord(job_id, payload, None if extra != extra else extra, t, seq)
+            self._jobs[job_id] = rec
+            self._n_pending += 1
+            self._ready[job_id] = rec
+            return
+        rec = self._jobs.get(job_id)
+        if rec is None:
+            raise UnknownJobError(job_id)
+        if rtype == DISPATCH:
+            if rec.state is not PENDING or attempt != rec.attempt + 1:
+                raise IllegalTransitionError(
+                    f"job {job_id!r}: cannot dispatch attempt {attempt} from state "
+                    f"{rec.state.value} after {rec.attempt} attempt(s)"
+                )
+            if self._ready.pop(job_id, None) is None:
+                pass  # it was in the delayed heap; that entry is now stale and skipped lazily
+            self._n_pending -= 1
+            rec.state = IN_FLIGHT
+            rec.attempt = attempt
+            rec.worker = worker
+            rec.deadline = extra
+            if rec.first_dispatch_at is None:
+                rec.first_dispatch_at = t
+            self._in_flight[job_id] = rec
+            heapq.heappush(self._deadlines, (extra, seq, job_id, attempt))
+            self.dispatches += 1
+            return
+        if rec.state is not IN_FLIGHT or attempt != rec.attempt:
+            event = {ACK: "ack", RETRY: "retry", _DEAD_TYPE: "dead"}.get(rtype, "?")
+            raise IllegalTransitionError(
+                f"job {job_id!r}: cannot {event} attempt {attempt} in state {rec.state.value} "
+                f"(current attempt {rec.attempt})"
+            )
+        del self._in_flight[job_id]
+        if rtype == ACK:
+            rec.state = COMPLETED
+            rec.finished_at = t
+            self._n_completed += 1
+            self._finished_since_snapshot.append(rec)
+            return
+        rec.reason = REASON_NAMES.get(reason, "failed")
+        if rtype == RETRY:
+            rec.state = PENDING
+            rec.ready_at = extra
+            rec.ready_seq = seq
+            self._n_pending += 1
+            if extra > t:
+                heapq.heappush(self._delayed, (extra, seq, job_id))
+            else:
+                self._ready[job_id] = rec
+        else:
+            rec.state = DEAD
+            rec.finished_at = t
+            self._n_dead += 1
+            self._finished_since_snapshot.append(rec)
+
+    # ------------------------------------------------------------------ committing
+    def _check_open(self) -> None:
+        if self._stopped is not None:
+            raise QueueStoppedError(
+                f"queue at {self.data_dir} stopped after a storage error and accepts no more "
+                f"work: {self._stopped}"
+            )
+        if self._closed:
+            raise QueueStoppedError(f"queue at {self.data_dir} is closed")
+
+    def _fail_stop(self, exc: OSError, what: str) -> StorageError:
+        self._stopped = exc
+        return StorageError(
+            f"{what} failed in {self.data_dir}: {exc}; the queue has stopped accepting work "
+            "(reopen the directory to recover what is durable)"
+        )
+
+    def _commit(self) -> None:
+        """Make what was just appended as durable as the fsync policy promises."""
+        w = self.writer
+        try:
+            if self.fsync_policy == "always":
+                w.sync()
+            elif self.fsync_policy == "never":
+                w.flush()
+            else:
+                if w.durable_seq == w.next_seq - 1:
+                    return
+                now = self.clock.now()
+                if self._unsynced_since is None:
+                    self._unsynced_since = now
+                if (
+                    w.next_seq - 1 - w.durable_seq >= self.batch_size
+                    or now - self._unsynced_since >= self.flush_interval
+                ):
+                    w.sync()
+                    self._unsynced_since = None
+        except OSError as exc:
+            raise self._fail_stop(exc, "WAL write") from exc
+
+    def sync(self) -> int:
+        """Write and fsync everything appended so far (a group commit). Returns durable_seq."""
+        self._check_open()
+        try:
+            self.writer.sync()
+        except OSError as exc:
+            raise self._fail_stop(exc, "WAL fsync") from exc
+        self._unsynced_since = None
+        return self.writer.durable_seq
+
+    def flush(self) -> int:
+        """Hand buffered records to the OS without fsync. Returns written_seq."""
+        self._check_open()
+        try:
+            self.writer.flush()
+        except OSError as exc:
+            raise self._fail_stop(exc, "WAL write") from exc
+        return self.writer.written_seq
+
+    def tick(self) -> bool:
+        """For a ``batch`` queue: group-commit now if the flush interval has passed. Returns
+        whether an fsync happened. Servers call this from a timer."""
+        self._check_open()
+        if self._unsynced_since is None or self.writer.durable_seq == self.writer.next_seq - 1:
+            return False
+        if self.clock.now() - self._unsynced_since >= self.flush_interval:
+            self.sync()
+            return True
+        return False
+
+    @property
+    def sync_due_at(self) -> float | None:
+        """When a ``batch`` queue's pending group commit falls due (None: nothing unsynced)."""
+        if self._unsynced_since is None:
+            return None
+        return self._unsynced_since + self.flush_interval
+
+    # ------------------------------------------------------------------ public operations
+    def enqueue(self, job: Job) -> int:
+        """Add one job; returns its ENQUEUE record's seq. Durable as the fsync policy says:
+        acknowledged once ``durable_seq >= seq`` (immediately under ``always``)."""
+        return self.enqueue_many([job])
+
+    def enqueue_many(self, jobs: Iterable[Job]) -> int:
+        """Add jobs all-or-nothing: every job is checked before any is logged. Returns the seq
+        of the last ENQUEUE record (one fsync covers them all under ``always``)."""
+        self._check_open()
+        batch = list(jobs)
+        seen: set[str] = set()
+        encoded = []
+        for job in batch:
+            if not isinstance(job, Job):
+                raise ValueError(f"enqueue takes simqueue.Job objects, got {type(job).__name__}")
+            if job.id in self._jobs or job.id in seen:
+                raise DuplicateJobError(job.id)
+            seen.add(job.id)
+            encoded.append(
+                (job.id, job.id.encode(), encode_payload(job.id, job.payload), job.timeout)
+            )
+        return self._enqueue_encoded(encoded)
+
+    def _enqueue_encoded(self, encoded: list[tuple[str, bytes, bytes, float | None]]) -> int:
+        now = self.clock.now()
+        append = self.writer.append
+        apply = self._apply
+        seq = self.writer.next_seq - 1
+        for job_id, id_b, payload, timeout in encoded:
+            extra = wal.NO_TIMEOUT if timeout is None else float(timeout)
+            seq = append(ENQUEUE, id_b, now, 0, -1, extra, 0, payload)
+            apply(ENQUEUE, seq, now, 0, -1, extra, 0, job_id, payload)
+        self._commit()
+        return seq
+
+    def enqueue_ids(self, ids: Iterable[str]) -> int:
+        """Fast path for simulations: jobs with no payload and the default timeout."""
+        self._check_open()
+        encoded = []
+        for job_id in ids:
+            if job_id in self._jobs:
+                raise DuplicateJobError(job_id)
+            validate_job_fields(job_id, None, None)
+            encoded.append((job_id, job_id.encode(), b"", None))
+        return self._enqueue_encoded(encoded)
+
+    def _next_ready(self, now: float) -> JobRecord | None:
+        """The pending job that became ready first (FIFO by readiness), or None."""
+        delayed = self._delayed
+        jobs = self._jobs
+        while delayed:
+            ready_at, rseq, job_id = delayed[0]
+            rec = jobs[job_id]
+            if rec.state is not PENDING or rec.ready_seq != rseq:
+                heapq.heappop(delayed)  # stale entry: dispatched or re-queued since
+                continue
+            if ready_at > now:
+                break
+            if self._ready:
+                head = next(iter(self._ready.values()))
+                if (head.ready_at, head.ready_seq) < (ready_at, rseq):
+                    return head
+            heapq.heappop(delayed)
+            self._ready[job_id] = rec
+            self._ready.move_to_end(job_id, last=False)
+            return rec
+        if self._ready:
+            return next(iter(self._ready.values()))
+        return None
+
+    def next_ready_at(self) -> float | None:
+        """When the next delayed (backing-off) job becomes ready, or None."""
+        delayed = self._delayed
+        while delayed:
+            ready_at, rseq, job_id = delayed[0]
+            rec = self._jobs[job_id]
+            if rec.state is PENDING and rec.ready_seq == rseq:
+                return ready_at
+            heapq.heappop(delayed)
+        return None
+
+    def dispatch(self, worker: int) -> Job | None:
+        """Hand the next ready job to ``worker`` (logged first); None if nothing is ready."""
+        out = self.dispatch_raw(worker)
+        if out is None:
+            return None
+        rec = self._jobs[out[0]]
+        return Job(rec.id, decode_payload(rec.payload_raw), rec.timeout, rec.attempt, rec.deadline)
+
+    def dispatch_raw(self, worker: int) -> tuple[str, int, float] | None:
+        """Like :meth:`dispatch`, returning ``(job_id, attempt, deadline)`` without decoding
+        the payload (the simulation's fast path)."""
+        self._check_open()
+        now = self.clock.now()
+        rec = self._next_ready(now)
+        if rec is None:
+            return None
+        attempt = rec.attempt + 1
+        deadline = now + (rec.timeout if rec.timeout is not None else self.task_timeout)
+        seq = self.writer.append(DISPATCH, rec.id.encode(), now, attempt, worker, deadline)
+        self._apply(DISPATCH, seq, now, attempt, worker, deadline, 0, rec.id, b"")
+        self._commit()
+        return rec.id, attempt, deadline
+
+    def _current(self, job_id: str, attempt: int) -> JobRecord | None:
+        """The job if ``attempt`` is its current in-flight attempt; None (stale) otherwise."""
+        rec = self._jobs.get(job_id)
+        if rec is None:
+            raise UnknownJobError(job_id)
+        if attempt > rec.attempt or attempt < 1:
+            raise IllegalTransitionError(
+                f"job {job_id!r} has had {rec.attempt} attempt(s); there is no attempt {attempt}"
+            )
+        if rec.state is not IN_FLIGHT or attempt != rec.attempt:
+            return None
+        return rec
+
+    def complete(self, job_id: str, attempt: int) -> bool:
+        """Record success of ``attempt``. False (and counted) if that attempt is stale."""
+        self._check_open()
+        rec = self._current(job_id, attempt)
+        if rec is None:
+            self.stale_results += 1
+            return False
+        now = self.clock.now()
+        seq = self.writer.append(ACK, rec.id.encode(), now, attempt)
+        self._apply(ACK, seq, now, attempt, -1, 0.0, 0, job_id, b"")
+        self._commit()
+        return True
+
+    def fail(self, job_id: str, attempt: int, reason: str = "failed") -> JobState | None:
+        """Record failure of ``attempt``: PENDING again (after backoff) or DEAD once it was the
+        last allowed attempt. Returns the new state, or None (counted) if the attempt is stale."""
+        self._check_open()
+        if reason not in ("failed", "timeout"):
+            raise ValueError(f"reason must be 'failed' or 'timeout'; got {reason!r}")
+        rec = self._current(job_id, attempt)
+        if rec is None:
+            self.stale_results += 1
+            return None
+        if reason == "timeout":
+            self.timeouts += 1
+        else:
+            self.failures += 1
+        state = self._end_attempt(rec, reason, self.clock.now())
+        self._commit()
+        return state
+
+    def _end_attempt(self, rec: JobRecord, reason: str, now: float) -> JobState:
+        attempt = rec.attempt
+        code = REASON_CODES[reason]
+        if attempt >= self.max_retry + 1:
+            seq = self.writer.append(_DEAD_TYPE, rec.id.encode(), now, attempt, -1, 0.0, code)
+            self._apply(_DEAD_TYPE, seq, now, attempt, -1, 0.0, code, rec.id, b"")
+            return DEAD
+        ready_at = now + self.backoff * 2 ** (attempt - 1)
+        seq = self.writer.append(RETRY, rec.id.encode(), now, attempt, -1, ready_at, code)
+        self._apply(RETRY, seq, now, attempt, -1, ready_at, code, rec.id, b"")
+        return PENDING
+
+    def timeout_attempt(self, job_id: str, attempt: int) -> JobState | None:
+        """Time out one attempt if it is still current (the simulation's deadline timer).
+        Returns the new state, or None if the attempt already ended (not a stale result)."""
+        self._check_open()
+        rec = self._jobs.get(job_id)
+        if rec is None or rec.state is not IN_FLIGHT or rec.attempt != attempt:
+            return None
+        self.timeouts += 1
+        state = self._end_attempt(rec, "timeout", self.clock.now())
+        self._commit()
+        return state
+
+    def expire(self) -> list[str]:
+        """Time out every in-flight attempt whose deadline has passed; returns their ids."""
+        self._check_open()
+        now = self.clock.now()
+        expired = []
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _, _, job_id, attempt = heapq.heappop(deadlines)
+            rec = self._jobs[job_id]
+            if rec.state is IN_FLIGHT and rec.attempt == attempt:
+                self.timeouts += 1
+                self._end_attempt(rec, "timeout", now)
+                expired.append(job_id)
+        if expired:
+            self._commit()
+        return expired
+
+    def next_deadline(self) -> float | None:
+        """The earliest deadline among in-flight attempts, or None."""
+        deadlines = self._deadlines
+        while deadlines:
+            _, _, job_id, attempt = deadlines[0]
+            rec = self._jobs[job_id]
+            if rec.state is IN_FLIGHT and rec.attempt == attempt:
+                return deadlines[0][0]
+            heapq.heappop(deadlines)
+        return None
+
+    # ------------------------------------------------------------------ snapshots
+    def snapshot(self) -> str:
+        """Write the whole state durably at the current seq; prune what it makes redundant.
+
+        Order: WAL synced and rolled to a fresh segment; finished-jobs chunk and snapshot
+        written (temp, fsync, rename, directory fsync); only then snapshots older than the
+        previous one, chunks nobody lists and WAL segments wholly covered by the *previous*
+        snapshot are deleted, so an unreadable newest snapshot can still fall back."""
+        self._check_open()
+        w = self.writer
+        try:
+            w.sync()
+            if w.segments and w.segments[-1][0] != w.next_seq:
+                w.roll()
+            last_seq = w.next_seq - 1
+            live = [self._jobs[i] for i in self.pending_ids()] + sorted(
+                self._in_flight.values(), key=lambda r: (r.deadline, r.id)
+            )
+            path, chunks = snap.write_snapshot(
+                self.fs,
+                self.snap_dir,
+                last_seq,
+                self.clock.now(),
+                live,
+                self._finished_since_snapshot,
+                self._chunks,
+                self._counters(),
+            )
+            self._chunks = chunks
+            self._finished_since_snapshot = []
+            self._snapshots = [s for s in self._snapshots if s[1] != path] + [(last_seq, path)]
+            self.snapshots_taken += 1
+            self._prune()
+        except OSError as exc:
+            raise self._fail_stop(exc, "snapshot") from exc
+        self._unsynced_since = None
+        return path
+
+    def _counters(self) -> dict[str, int]:
+        return {
+            "stale_results": self.stale_results,
+            "timeouts": self.timeouts,
+            "failures": self.failures,
+            "interruptions": self.interruptions,
+            "dispatches": self.dispatches,
+            "snapshots": self.snapshots_taken + 1,
+        }
+
+    def _prune(self) -> None:
+        fs = self.fs
+        keep = self._snapshots[-2:]
+        removed = False
+        for _, path in self._snapshots[:-2]:
+            if fs.exists(path):
+                fs.remove(path)
+                removed = True
+        self._snapshots = keep
+        referenced = {m["name"] for m in self._chunks}
+        if len(keep) == 2:
+            try:
+                referenced |= {
+                    m["name"] for m in snap.read_snapshot(fs, self.snap_dir, keep[0][1]).chunks
+                }
+            except snap.CorruptSnapshotError:
+                pass
+        for name in fs.listdir(self.snap_dir):
+            if (
+                name.startswith(snap.CHUNK_PREFIX)
+                and name.endswith(snap.CHUNK_SUFFIX)
+                and name not in referenced
+            ):
+                fs.remove(os.path.join(self.snap_dir, name))
+                removed = True
+        if removed:
+            fs.fsync_dir(self.snap_dir)
+        if len(keep) == 2:
+            self.writer.delete_segments_through(keep[0][0])
+
+    # ------------------------------------------------------------------ reading
+    def state_of(self, job_id: str) -> JobState:
+        rec = self._jobs.get(job_id)
+        if rec is None:
+            raise UnknownJobError(job_id)
+        return rec.state
+
+    def job(self, job_id: str) -> JobInfo:
+        """A read-only record of one job: state, attempt, payload, timestamps."""
+        rec = self._jobs.get(job_id)
+        if rec is None:
+            raise UnknownJobError(job_id)
+        return rec.info()
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._jobs
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "pending": self._n_pending,
+            "in_flight": len(self._in_flight),
+            "completed": self._n_completed,
+            "dead": self._n_dead,
+        }
+
+    def pending_ids(self) -> list[str]:
+        """Pending job ids in the order they will be dispatched (ready first, then backing off
+        by the time they become ready)."""
+        delayed = sorted(
+            e
+            for e in self._delayed
+            if self._jobs[e[2]].state is PENDING and self._jobs[e[2]].ready_seq == e[1]
+        )
+        out: list[str] = []
+        ready = list(self._ready.values())
+        i = j = 0
+        while i < len(ready) or j < len(delayed):
+            if j >= len(delayed) or (
+                i < len(ready) and (ready[i].ready_at, ready[i].ready_seq) <= delayed[j][:2]
+            ):
+                out.append(ready[i].id)
+                i += 1
+            else:
+                out.append(delayed[j][2])
+                j += 1
+        return out
+
+    def in_flight_ids(self) -> list[str]:
+        return list(self._in_flight)
+
+    def iter_jobs(self) -> Iterator[JobRecord]:
+        """Internal records of every job (read-only by convention), for the simulation."""
+        return iter(self._jobs.values())
+
+    def jobs_info(self) -> list[JobInfo]:
+        return [r.info() for r in self._jobs.values()]
+
+    @property
+    def next_seq(self) -> int:
+        return self.writer.next_seq
+
+    @property
+    def last_seq(self) -> int:
+        return self.writer.next_seq - 1
+
+    @property
+    def durable_seq(self) -> int:
+        """Every record with seq <= this survives a power cut (under ``durability="real"``)."""
+        return self.writer.durable_seq
+
+    @property
+    def written_seq(self) -> int:
+        """Every record with seq <= this has reached the OS and survives a process crash."""
+        return self.writer.written_seq
+
+    def is_durable(self, seq: int) -> bool:
+        return seq <= self.writer.durable_seq
+
+    def is_acknowledged(self, seq: int) -> bool:
+        """Whether a record counts as acknowledged under this queue's fsync policy."""
+        if self.fsync_policy == "never":
+            return seq <= self.writer.written_seq
+        return seq <= self.writer.durable_seq
+
+    @property
+    def wal_bytes(self) -> int:
+        """Bytes in the WAL segments still on disk (plus what is buffered)."""
+        total = len(self.writer._buf)
+        for _, path in self.writer.segments:
+            try:
+                total += self.fs.size(path)
+            except FileNotFoundError:
+                pass
+        return total
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped is not None or self._closed
+
+    # ------------------------------------------------------------------ shutting down
+    def close(self) -> None:
+        """Sync and release the directory. Safe to call twice."""
+        if self._closed:
+            return
+        try:
+            if self._stopped is None:
+                self.writer.sync()
+        except OSError as exc:
+            self._stopped = exc
+            raise StorageError(f"final WAL sync failed in {self.data_dir}: {exc}") from exc
+        finally:
+            self.writer.close()
+            self._closed = True
+            self._release_lock()
+
+    def abandon(self) -> None:
+        """What ``kill -9`` does to this process: user-space WAL buffer lost, files closed,
+        lock released. The object is unusable afterwards."""
+        if self._closed:
+            return
+        self.writer.abandon()
+        self._closed = True
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock_fd >= 0:
+            self.fs.unlock(self._lock_fd)
+            self._lock_fd = -1
+
+    def __enter__(self) -> DurableQueue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.close()
+        else:
+            try:
+                self.close()
+            except SimQueueError:
+                pass
+
+    def __repr__(self) -> str:
+        c = self.counts()
+        return (
+            f"DurableQueue({self.data_dir!r}, fsync={self.fsync_policy!r}, "
+            f"pending={c['pending']}, in_flight={c['in_flight']}, completed={c['completed']}, "
+            f"dead={c['dead']}, seq={self.last_seq}, durable={self.durable_seq})"
+        )
+
+
+def final(state: JobState) -> bool:
+    return state in FINAL_STATES
+
+
+__all__ = ["DurableQueue", "RecoveryReport", "FSYNC_POLICIES", "next_state"]
