@@ -20,12 +20,26 @@ from .errors import (
     StorageError,
     UnknownJobError,
 )
+from .config import Config
+from .distributions import Constant, Exponential, Poisson, Uniform
 from .jobs import Job, JobInfo, JobState
+from .kernel import EmptySchedule
+from .simulation import Simulation, Summary
 from .store import DurableQueue, RecoveryReport
+from .trace import TraceEvent
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Config",
+    "Constant",
+    "EmptySchedule",
+    "Exponential",
+    "Poisson",
+    "Simulation",
+    "Summary",
+    "TraceEvent",
+    "Uniform",
     "CorruptSnapshotError",
     "CorruptWALError",
     "DataDirLockedError",

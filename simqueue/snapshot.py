@@ -3,7 +3,7 @@
 Layout in ``DIR/snapshots/``::
 
     snap-<last_seq:020d>.snap   header line + JSON body: live jobs, chunk list, counters
-    done-<last_seq:020d>.jobs   header line + one JSON array per line: jobs that finished
+    done-<last_seq:020d>.jobs   header line + a JSON array of job rows: jobs that finished
                                 (COMPLETED or DEAD) since the previous snapshot
 
 Finished jobs never change again, so each snapshot writes only the jobs that finished since the
@@ -47,27 +47,36 @@ def chunk_name(last_seq: int) -> str:
     return f"{CHUNK_PREFIX}{last_seq:020d}{CHUNK_SUFFIX}"
 
 
-def job_row(rec: JobRecord) -> str:
-    """One job as a compact JSON array (a line of a chunk, or an entry of the live list)."""
-    return json.dumps(
-        [
-            rec.id,
-            _STATE_CODE[rec.state],
-            rec.attempt,
-            rec.payload_raw.decode() if rec.payload_raw else "",
-            rec.timeout,
-            rec.enqueued_at,
-            rec.first_dispatch_at,
-            rec.finished_at,
-            rec.worker,
-            rec.deadline,
-            rec.ready_at,
-            rec.ready_seq,
-            rec.reason,
-        ],
-        separators=(",", ":"),
-        allow_nan=False,
-    )
+def _row(rec: JobRecord) -> list[Any]:
+    return [
+        rec.id,
+        _STATE_CODE[rec.state],
+        rec.attempt,
+        rec.payload_raw.decode() if rec.payload_raw else "",
+        rec.timeout,
+        rec.enqueued_at,
+        rec.first_dispatch_at,
+        rec.finished_at,
+        rec.worker,
+        rec.deadline,
+        rec.ready_at,
+        rec.ready_seq,
+        rec.reason,
+    ]
+
+
+def _rows_json(recs: list[JobRecord]) -> bytes:
+    """A chunk body: one JSON array of job rows, encoded in a single call."""
+    return json.dumps([_row(r) for r in recs], separators=(",", ":"), allow_nan=False).encode()
+
+
+def snapshot_chunk_names(fs: FileSystem, path: str) -> set[str]:
+    """Names of the chunks a snapshot relies on (reads only the snapshot file)."""
+    _, body = _unframe(path, fs.read_bytes(path), "SQSNAP")
+    try:
+        return {m["name"] for m in json.loads(body)["chunks"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptSnapshotError(path, f"unreadable body: {exc}") from None
 
 
 def row_job(row: list[Any]) -> JobRecord:
@@ -143,7 +152,7 @@ def write_chunk(fs: FileSystem, snap_dir: str, last_seq: int, body: bytes) -> di
         "name": name,
         "bytes": len(data),
         "crc": zlib.crc32(data),
-        "count": body.count(b"\n") + 1 if body else 0,
+
     }
 
 
@@ -174,12 +183,13 @@ def write_snapshot(
 ) -> tuple[str, list[dict[str, Any]]]:
     """Write chunk (if any) and snapshot durably; return (snapshot path, chunk list it uses)."""
     chunks = list(chunks)
-    new_body = "\n".join(job_row(r) for r in newly_finished).encode()
+    new_body = _rows_json(newly_finished) if newly_finished else b""
     if new_body or len(chunks) >= MAX_CHUNKS:
-        if len(chunks) >= MAX_CHUNKS:  # merge: bytes are concatenated, never re-encoded
+        if len(chunks) >= MAX_CHUNKS:  # merge: JSON arrays are spliced, never re-encoded
             bodies = [read_chunk_body(fs, snap_dir, m) for m in chunks]
             bodies.append(new_body)
-            new_body = b"\n".join(b for b in bodies if b)
+            inner = [b[1:-1] for b in bodies if len(b) > 2]
+            new_body = b"[" + b",".join(inner) + b"]" if inner else b""
             chunks = []
         chunks.append(write_chunk(fs, snap_dir, last_seq, new_body))
     body = json.dumps(
@@ -189,7 +199,7 @@ def write_snapshot(
             "time": time,
             "chunks": chunks,
             "counters": counters,
-            "live": [json.loads(job_row(r)) for r in live],
+            "live": [_row(r) for r in live],
         },
         separators=(",", ":"),
     ).encode()
@@ -224,7 +234,7 @@ def read_snapshot(fs: FileSystem, snap_dir: str, path: str) -> SnapshotState:
         for meta in chunks:
             cbody = read_chunk_body(fs, snap_dir, meta)
             if cbody:
-                rows = json.loads(b"[" + cbody.replace(b"\n", b",") + b"]")
+                rows = json.loads(cbody)
                 finished.extend(row_job(r) for r in rows)
         if doc["last_seq"] != last_seq:
             raise ValueError("last_seq in body differs from header")

@@ -225,8 +225,14 @@ class DurableQueue:
         self._lock_fd = self.fs.lock(os.path.join(data_dir, LOCK_NAME), data_dir)
         try:
             self._recover(segment_bytes)
-        except BaseException:
+        except BaseException as exc:
+            # Whatever stopped recovery, leave nothing open: no lock, no segment descriptor.
+            writer = getattr(self, "writer", None)
+            if writer is not None:
+                writer.close()
             self._release_lock()
+            if isinstance(exc, OSError):  # a read, truncate or fsync of the scan step
+                raise StorageError(f"recovery of {data_dir} failed: {exc}") from exc
             raise
 
     def _recover(self, segment_bytes: int) -> None:
@@ -239,7 +245,13 @@ class DurableQueue:
         if state is not None:
             last_snap_seq = state.last_seq
             self._adopt_snapshot(state)
-        self._snapshots = snap.list_snapshots(fs, self.snap_dir)[::-1]  # oldest first
+        # Oldest first, and only those not newer than the one adopted: a snapshot that failed
+        # to load must never count as the "previous" one that pruning keeps as the fallback.
+        self._snapshots = [
+            s
+            for s in snap.list_snapshots(fs, self.snap_dir)[::-1]
+            if state is not None and s[0] <= state.last_seq
+        ]
         segments = wal.list_segments(fs, self.wal_dir)
         if segments and segments[0][0] > last_snap_seq + 1:
             where = f"snapshot {os.path.basename(state.path)}" if state else "no snapshot"
@@ -263,8 +275,7 @@ class DurableQueue:
             data = fs.read_bytes(path)
             scan = wal.SegmentScan(path, data, expect)
             if not scan.check_header():
-                if not is_last:
-                    raise CorruptWALError(path, 0, scan.header_bad or "bad header")
+                wal.classify_bad_header(scan, is_last)
                 # A segment whose creation never became durable: nothing in it was ever synced.
                 fs.remove(path)
                 fs.fsync_dir(self.wal_dir)
@@ -301,6 +312,15 @@ class DurableQueue:
                 discarded += len(data) - scan.end
                 torn_segment = path
                 fs.truncate_durably(path, scan.end)
+            elif is_last:
+                # A killed process may have handed these bytes to the OS without an fsync. They
+                # are replayed now and new records will follow them in a new segment, so they
+                # must be durable first: only the last segment may ever be torn by a power cut.
+                handle = fs.open_append(path)
+                try:
+                    fs.fsync(handle)
+                finally:
+                    fs.close(handle)
             if scan.last_seq:
                 last_seq = max(last_seq, scan.last_seq)
             expect = scan.expect_seq
@@ -500,7 +520,7 @@ class DurableQueue:
                     self._unsynced_since = now
                 if (
                     w.next_seq - 1 - w.durable_seq >= self.batch_size
-                    or now - self._unsynced_since >= self.flush_interval
+                    or now >= self._unsynced_since + self.flush_interval
                 ):
                     w.sync()
                     self._unsynced_since = None
@@ -532,7 +552,7 @@ class DurableQueue:
         self._check_open()
         if self._unsynced_since is None or self.writer.durable_seq == self.writer.next_seq - 1:
             return False
-        if self.clock.now() - self._unsynced_since >= self.flush_interval:
+        if self.clock.now() >= self._unsynced_since + self.flush_interval:  # same as sync_due_at
             self.sync()
             return True
         return False
@@ -696,7 +716,7 @@ class DurableQueue:
     def _end_attempt(self, rec: JobRecord, reason: str, now: float) -> JobState:
         attempt = rec.attempt
         code = REASON_CODES[reason]
-        if attempt >= self.max_retry + 1:
+        if attempt > self.max_retry + 1:
             seq = self.writer.append(_DEAD_TYPE, rec.id.encode(), now, attempt, -1, 0.0, code)
             self._apply(_DEAD_TYPE, seq, now, attempt, -1, 0.0, code, rec.id, b"")
             return DEAD
@@ -805,9 +825,7 @@ class DurableQueue:
         referenced = {m["name"] for m in self._chunks}
         if len(keep) == 2:
             try:
-                referenced |= {
-                    m["name"] for m in snap.read_snapshot(fs, self.snap_dir, keep[0][1]).chunks
-                }
+                referenced |= snap.snapshot_chunk_names(fs, keep[0][1])
             except snap.CorruptSnapshotError:
                 pass
         for name in fs.listdir(self.snap_dir):

@@ -70,7 +70,9 @@ _SIZE_CRC = struct.Struct("<II")  # crc, size
 _FIXED = struct.Struct("<BQdIidBH")  # type .. id_len
 FIXED_SIZE = 8 + _FIXED.size  # 44
 _BODY_FIXED = _FIXED.size  # 36: counted in size
+_SIZE_FIXED = struct.Struct("<IBQdIidBH")  # size, then the fixed fields: what the CRC covers
 _U32 = struct.Struct("<I")
+_crc32 = zlib.crc32
 _U64 = struct.Struct("<Q")
 
 ENQUEUE, DISPATCH, ACK, RETRY, DEAD = 1, 2, 3, 4, 5
@@ -331,7 +333,7 @@ class WALWriter:
         self.bytes_total = 0
         self._buf = bytearray()
         self._handle: FileHandle | None = None
-        self._pack_fixed = _FIXED.pack
+        self._pack_head = _SIZE_FIXED.pack
         self._pack_u32 = _U32.pack
 
     # -- segments ---------------------------------------------------------------------------
@@ -347,7 +349,8 @@ class WALWriter:
 
     def roll(self) -> None:
         """Finish the current segment durably and start the next one."""
-        self.sync()
+        # Not ``sync()``: that rolls a full segment, and the segment being finished is full.
+        self._write_and_fsync()
         if self._handle is not None:
             self.fs.close(self._handle)
         self.open_new_segment()
@@ -371,19 +374,17 @@ class WALWriter:
         """Encode one record into the buffer and return its seq. Not yet visible to the OS."""
         seq = self.next_seq
         self.next_seq = seq + 1
-        body = self._pack_fixed(rtype, seq, time, attempt, worker, extra, reason, len(job_id))
-        size_b = self._pack_u32(_BODY_FIXED + len(job_id) + len(payload))
-        crc = zlib.crc32(body, zlib.crc32(size_b))
-        crc = zlib.crc32(job_id, crc)
-        if payload:
-            crc = zlib.crc32(payload, crc)
+        rec = (
+            self._pack_head(
+                _BODY_FIXED + len(job_id) + len(payload),
+                rtype, seq, time, attempt, worker, extra, reason, len(job_id),
+            )
+            + job_id
+            + payload
+        )
         buf = self._buf
-        buf += self._pack_u32(crc)
-        buf += size_b
-        buf += body
-        buf += job_id
-        if payload:
-            buf += payload
+        buf += self._pack_u32(_crc32(rec))
+        buf += rec
         return seq
 
     @property
@@ -403,6 +404,12 @@ class WALWriter:
 
     def sync(self) -> None:
         """Flush and fsync: everything appended so far survives a power cut."""
+        self._write_and_fsync()
+        if self._handle.size >= self.segment_bytes:
+            self.roll()
+
+    def _write_and_fsync(self) -> None:
+        """Write the buffer to the current segment and fsync it, without rolling."""
         if self._buf:
             data = bytes(self._buf)
             self._buf.clear()
@@ -412,8 +419,6 @@ class WALWriter:
         if self.durable_seq < self.written_seq:
             self.fs.fsync(self._handle)
             self.durable_seq = self.written_seq
-        if self._handle.size >= self.segment_bytes:
-            self.roll()
 
     def close(self) -> None:
         if self._handle is not None:
@@ -452,9 +457,8 @@ def iter_records(data_dir: str, fs: FileSystem | None = None) -> Iterator[Record
         scan = SegmentScan(path, fs.read_bytes(path), expect)
         last = i == len(segments) - 1
         if not scan.check_header():
-            if last:
-                return
-            raise CorruptWALError(path, 0, scan.header_bad or "bad header")
+            classify_bad_header(scan, last)
+            return
         if expect is not None and scan.first_seq != expect:
             raise CorruptWALError(
                 path, 0, f"segment starts at seq {scan.first_seq}, expected {expect}"
@@ -477,6 +481,26 @@ def classify_bad(scan: SegmentScan, last_segment: bool) -> str:
     if later is not None:
         raise CorruptWALError(
             scan.path, offset, f"{reason}, and a valid record follows at byte offset {later}"
+        )
+    return "torn"
+
+
+def classify_bad_header(scan: SegmentScan, last_segment: bool) -> str:
+    """Return ``"torn"`` for a segment whose creation never became durable, else raise
+    :class:`CorruptWALError`.
+
+    A new segment's header is fsynced (and its directory entry too) before any record goes into
+    it, so a power cut can tear a header only while the file holds nothing else. A bad header
+    with bytes after it (records that were durable) is corruption: dropping the file would
+    silently lose acknowledged records."""
+    reason = scan.header_bad or "bad header"
+    if not last_segment:
+        raise CorruptWALError(scan.path, 0, f"{reason} (in a segment that is not the last)")
+    if scan.data[HEADER_SIZE:].strip(b"\x00"):
+        raise CorruptWALError(
+            scan.path,
+            0,
+            f"{reason}, and {len(scan.data) - HEADER_SIZE} bytes of records follow it",
         )
     return "torn"
 
@@ -526,11 +550,10 @@ def verify(data_dir: str, fs: FileSystem | None = None) -> VerifyReport:
             is_last = i == len(segments) - 1
             scan = SegmentScan(path, fs.read_bytes(path), expect)
             if not scan.check_header():
-                if is_last:
-                    return VerifyReport(
-                        "torn", count, len(segments), first, last, path, 0, scan.header_bad or ""
-                    )
-                raise CorruptWALError(path, 0, scan.header_bad or "bad header")
+                classify_bad_header(scan, is_last)
+                return VerifyReport(
+                    "torn", count, len(segments), first, last, path, 0, scan.header_bad or ""
+                )
             if expect is not None and scan.first_seq != expect:
                 raise CorruptWALError(
                     path, 0, f"segment starts at seq {scan.first_seq}, expected {expect}"

@@ -1,0 +1,1 @@
+"""Benchmarks for simqueue (run as modules, e.g. ``python -m benchmarks.bench_core``)."""
