@@ -229,7 +229,11 @@ class Engine:
             self._emit(ARRIVE, j.id, 0, None, first + i)
         self.jobs_arrived += len(jobs)
         self._after_io()
-        self._want_dispatch()
+        # Dispatch as the next event rather than inside this call, so a notebook that
+        # enqueues and then steps sees each DISPATCH as a step of its own.
+        if not self._dispatch_scheduled:
+            self._dispatch_scheduled = True
+            self.kernel.schedule(self.clock._now, self._dispatch)
 
     # ------------------------------------------------------------------ dispatch
     def _dispatch(self) -> None:

@@ -161,7 +161,7 @@ class Simulation:
         kernel = self.engine.kernel
         trace = self.engine.trace
         while self._trace_read >= len(trace):
-            if not len(kernel):
+            if not kernel.outstanding_work:  # only periodic timers left: nothing will change
                 raise EmptySchedule(
                     "nothing left to happen: enqueue jobs, set an arrival process, or recover"
                 )

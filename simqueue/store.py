@@ -716,7 +716,7 @@ class DurableQueue:
     def _end_attempt(self, rec: JobRecord, reason: str, now: float) -> JobState:
         attempt = rec.attempt
         code = REASON_CODES[reason]
-        if attempt > self.max_retry + 1:
+        if attempt >= self.max_retry + 1:
             seq = self.writer.append(_DEAD_TYPE, rec.id.encode(), now, attempt, -1, 0.0, code)
             self._apply(_DEAD_TYPE, seq, now, attempt, -1, 0.0, code, rec.id, b"")
             return DEAD

@@ -377,7 +377,14 @@ class WALWriter:
         rec = (
             self._pack_head(
                 _BODY_FIXED + len(job_id) + len(payload),
-                rtype, seq, time, attempt, worker, extra, reason, len(job_id),
+                rtype,
+                seq,
+                time,
+                attempt,
+                worker,
+                extra,
+                reason,
+                len(job_id),
             )
             + job_id
             + payload

@@ -170,7 +170,7 @@ class QueueMachine(RuleBasedStateMachine):
     @rule(
         n=st.integers(1, 3),
         timeout=st.sampled_from([None, None, 1.0, 5.0]),
-        pad=st.integers(0, 120),
+        pad=st.integers(0, 600),
     )
     def enqueue(self, n: int, timeout: float | None, pad: int) -> None:
         jobs = []

@@ -185,3 +185,20 @@ def test_seq_does_not_restart_when_every_segment_before_the_snapshot_is_gone(
     q.close()
     q = make_queue(segment_bytes=4096)
     assert q.next_seq == last + 2 and "after" in q
+
+
+@pytest.mark.parametrize("policy", ["never", "batch"])
+def test_rolling_a_segment_makes_it_durable_so_only_the_last_can_be_torn(
+    make_queue, policy
+) -> None:
+    q = make_queue(fsync=policy, segment_bytes=4096, batch_size=1000, flush_interval=60.0)
+    for i in range(100):
+        q.enqueue(Job(f"j{i}", payload={"pad": "z" * 60}))
+        if policy == "batch":
+            q.flush()
+    segments = sorted(os.listdir(q.wal_dir))
+    assert len(segments) >= 3
+    rolled = [r.job_id for r in records(q) if os.path.basename(r.path) != segments[-1]]
+    crash(q, "power-drop")
+    q = make_queue(fsync=policy, segment_bytes=4096)
+    assert all(job_id in q for job_id in rolled)
