@@ -114,7 +114,7 @@ class Engine:
         if self.cfg.arrival is not None:
             self.kernel.schedule(now + self.cfg.arrival.gap(self.arrival_rng), self._arrive)
         if self.cfg.snapshot_interval is not None:
-            self.kernel.schedule(now + self.cfg.snapshot_interval, self._snapshot, daemon=True)
+            self.kernel.schedule_daemon(now + self.cfg.snapshot_interval, self._snapshot)
         ready_at = self.q.next_ready_at()
         if ready_at is not None:
             self.kernel.schedule(ready_at, self._ready)
@@ -360,9 +360,7 @@ class Engine:
         path = self.q.snapshot()
         self._emit(SNAPSHOT, None, None, None, self.q.last_seq, os.path.basename(path))
         self._after_io()
-        self.kernel.schedule(
-            self.clock._now + self.cfg.snapshot_interval, self._snapshot, daemon=True
-        )
+        self.kernel.schedule_daemon(self.clock._now + self.cfg.snapshot_interval, self._snapshot)
 
     # ------------------------------------------------------------------ crash and recovery
     def crash(self, kind: str, tear: str) -> dict[str, Any]:

@@ -139,13 +139,16 @@ class FileSystem:
     def write(self, handle: FileHandle, data: bytes) -> None:
         """Hand ``data`` to the OS (it survives a process crash, not yet a power loss)."""
         self.before("write", handle.path)
-        view = memoryview(data)
-        while view:
-            n = os.write(handle.fd, view)
-            if n <= 0:  # pragma: no cover - os.write raises instead on real systems
-                raise OSError(errno.EIO, "short write", handle.path)
-            handle.size += n
-            view = view[n:]
+        n = os.write(handle.fd, data)
+        handle.size += n
+        if n < len(data):  # a short write: keep going until all of it is in
+            view = memoryview(data)[n:]
+            while view:
+                n = os.write(handle.fd, view)
+                if n <= 0:  # pragma: no cover - os.write raises instead on real systems
+                    raise OSError(errno.EIO, "short write", handle.path)
+                handle.size += n
+                view = view[n:]
         self.stats.writes += 1
         self.stats.bytes_written += len(data)
 

@@ -122,6 +122,7 @@ class JobRecord:
 
     __slots__ = (
         "id",
+        "id_bytes",
         "state",
         "attempt",
         "payload_raw",
@@ -140,6 +141,7 @@ class JobRecord:
         self, job_id: str, payload_raw: bytes, timeout: float | None, enqueued_at: float, seq: int
     ) -> None:
         self.id = job_id
+        self.id_bytes = job_id.encode()  # encoded once: every record about the job carries it
         self.state = PENDING
         self.attempt = 0
         self.payload_raw = payload_raw

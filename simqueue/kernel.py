@@ -32,14 +32,20 @@ class Kernel:
         self._counter = itertools.count()
         self._work = 0
 
-    def schedule(self, time: float, action: Callable[..., Any], *args: Any, daemon: bool = False):
+    def schedule(self, time: float, action: Callable[..., Any], *args: Any) -> None:
         """Run ``action(*args)`` at simulated ``time`` (never earlier than now)."""
         now = self.clock._now
-        if time < now:
-            time = now
-        heapq.heappush(self._heap, (time, next(self._counter), action, args, daemon))
-        if not daemon:
-            self._work += 1
+        heapq.heappush(
+            self._heap, (time if time > now else now, next(self._counter), action, args, False)
+        )
+        self._work += 1
+
+    def schedule_daemon(self, time: float, action: Callable[..., Any], *args: Any) -> None:
+        """Like :meth:`schedule` for periodic timers, which do not count as outstanding work."""
+        now = self.clock._now
+        heapq.heappush(
+            self._heap, (time if time > now else now, next(self._counter), action, args, True)
+        )
 
     def peek(self) -> float:
         """Time of the next event, or ``inf``."""

@@ -188,6 +188,11 @@ class DurableQueue:
         self.fs = fs
         self.clock = clock
         self.fsync_policy = fsync
+        self._commit = {
+            "always": self._commit_always,
+            "never": self._commit_never,
+            "batch": self._commit_batch,
+        }[fsync]
         self.max_retry = max_retry
         self.backoff = backoff
         self.task_timeout = task_timeout
@@ -199,7 +204,6 @@ class DurableQueue:
         self._ready: OrderedDict[str, JobRecord] = OrderedDict()
         self._delayed: list[tuple[float, int, str]] = []
         self._in_flight: dict[str, JobRecord] = {}
-        self._deadlines: list[tuple[float, int, str, int]] = []
         self._n_pending = 0
         self._n_completed = 0
         self._n_dead = 0
@@ -381,7 +385,6 @@ class DurableQueue:
                 self._add_pending(rec, state.time)
             elif rec.state is IN_FLIGHT:
                 self._in_flight[rec.id] = rec
-                heapq.heappush(self._deadlines, (rec.deadline, 0, rec.id, rec.attempt))
             elif rec.state is COMPLETED:  # tolerated: finished after its chunk was cut
                 self._n_completed += 1
             else:
@@ -427,14 +430,13 @@ class DurableQueue:
         job_id: str,
         payload: bytes,
     ) -> None:
-        """Apply one record to memory. The live path and replay both come through here."""
+        """Check one record against the state machine and apply it. Replay comes through here;
+        the live operations check the same conditions themselves and call the same ``_on_*``
+        effects, so a transition means the same thing live and after a crash."""
         if rtype == ENQUEUE:
             if job_id in self._jobs:
                 raise DuplicateJobError(job_id)
-            rec = JobRecord(job_id, payload, None if extra != extra else extra, t, seq)
-            self._jobs[job_id] = rec
-            self._n_pending += 1
-            self._ready[job_id] = rec
+            self._on_enqueue(job_id, payload, None if extra != extra else extra, t, seq)
             return
         rec = self._jobs.get(job_id)
         if rec is None:
@@ -445,18 +447,7 @@ class DurableQueue:
                     f"job {job_id!r}: cannot dispatch attempt {attempt} from state "
                     f"{rec.state.value} after {rec.attempt} attempt(s)"
                 )
-            if self._ready.pop(job_id, None) is None:
-                pass  # it was in the delayed heap; that entry is now stale and skipped lazily
-            self._n_pending -= 1
-            rec.state = IN_FLIGHT
-            rec.attempt = attempt
-            rec.worker = worker
-            rec.deadline = extra
-            if rec.first_dispatch_at is None:
-                rec.first_dispatch_at = t
-            self._in_flight[job_id] = rec
-            heapq.heappush(self._deadlines, (extra, seq, job_id, attempt))
-            self.dispatches += 1
+            self._on_dispatch(rec, t, attempt, worker, extra)
             return
         if rec.state is not IN_FLIGHT or attempt != rec.attempt:
             event = {ACK: "ack", RETRY: "retry", _DEAD_TYPE: "dead"}.get(rtype, "?")
@@ -464,28 +455,60 @@ class DurableQueue:
                 f"job {job_id!r}: cannot {event} attempt {attempt} in state {rec.state.value} "
                 f"(current attempt {rec.attempt})"
             )
-        del self._in_flight[job_id]
         if rtype == ACK:
-            rec.state = COMPLETED
-            rec.finished_at = t
-            self._n_completed += 1
-            self._finished_since_snapshot.append(rec)
-            return
-        rec.reason = REASON_NAMES.get(reason, "failed")
-        if rtype == RETRY:
-            rec.state = PENDING
-            rec.ready_at = extra
-            rec.ready_seq = seq
-            self._n_pending += 1
-            if extra > t:
-                heapq.heappush(self._delayed, (extra, seq, job_id))
-            else:
-                self._ready[job_id] = rec
+            self._on_ack(rec, t)
+        elif rtype == RETRY:
+            self._on_retry(rec, t, seq, extra, REASON_NAMES.get(reason, "failed"))
         else:
-            rec.state = DEAD
-            rec.finished_at = t
-            self._n_dead += 1
-            self._finished_since_snapshot.append(rec)
+            self._on_dead(rec, t, REASON_NAMES.get(reason, "failed"))
+
+    def _on_enqueue(
+        self, job_id: str, payload: bytes, timeout: float | None, t: float, seq: int
+    ) -> None:
+        rec = JobRecord(job_id, payload, timeout, t, seq)
+        self._jobs[job_id] = rec
+        self._n_pending += 1
+        self._ready[job_id] = rec
+
+    def _on_dispatch(self, rec: JobRecord, t: float, attempt: int, worker: int, deadline: float):
+        # A job dispatched out of the delayed heap leaves a stale heap entry, skipped lazily.
+        self._ready.pop(rec.id, None)
+        self._n_pending -= 1
+        rec.state = IN_FLIGHT
+        rec.attempt = attempt
+        rec.worker = worker
+        rec.deadline = deadline
+        if rec.first_dispatch_at is None:
+            rec.first_dispatch_at = t
+        self._in_flight[rec.id] = rec
+        self.dispatches += 1
+
+    def _on_ack(self, rec: JobRecord, t: float) -> None:
+        del self._in_flight[rec.id]
+        rec.state = COMPLETED
+        rec.finished_at = t
+        self._n_completed += 1
+        self._finished_since_snapshot.append(rec)
+
+    def _on_retry(self, rec: JobRecord, t: float, seq: int, ready_at: float, reason: str) -> None:
+        del self._in_flight[rec.id]
+        rec.reason = reason
+        rec.state = PENDING
+        rec.ready_at = ready_at
+        rec.ready_seq = seq
+        self._n_pending += 1
+        if ready_at > t:
+            heapq.heappush(self._delayed, (ready_at, seq, rec.id))
+        else:
+            self._ready[rec.id] = rec
+
+    def _on_dead(self, rec: JobRecord, t: float, reason: str) -> None:
+        del self._in_flight[rec.id]
+        rec.reason = reason
+        rec.state = DEAD
+        rec.finished_at = t
+        self._n_dead += 1
+        self._finished_since_snapshot.append(rec)
 
     # ------------------------------------------------------------------ committing
     def _check_open(self) -> None:
@@ -504,28 +527,38 @@ class DurableQueue:
             "(reopen the directory to recover what is durable)"
         )
 
-    def _commit(self) -> None:
-        """Make what was just appended as durable as the fsync policy promises."""
-        w = self.writer
+    def _commit_always(self) -> None:
+        """``always``: every operation is fsynced before it returns."""
         try:
-            if self.fsync_policy == "always":
-                w.sync()
-            elif self.fsync_policy == "never":
-                w.flush()
-            else:
-                if w.durable_seq == w.next_seq - 1:
-                    return
-                now = self.clock.now()
-                if self._unsynced_since is None:
-                    self._unsynced_since = now
-                if (
-                    w.next_seq - 1 - w.durable_seq >= self.batch_size
-                    or now >= self._unsynced_since + self.flush_interval
-                ):
-                    w.sync()
-                    self._unsynced_since = None
+            self.writer.sync()
         except OSError as exc:
             raise self._fail_stop(exc, "WAL write") from exc
+
+    def _commit_never(self) -> None:
+        """``never``: every operation reaches the OS (survives kill -9), none is fsynced."""
+        try:
+            self.writer.flush()
+        except OSError as exc:
+            raise self._fail_stop(exc, "WAL write") from exc
+
+    def _commit_batch(self) -> None:
+        """``batch`` (group commit): fsync once ``batch_size`` records are waiting or the oldest
+        has waited ``flush_interval``; whoever calls :meth:`tick` or :meth:`sync` in between
+        makes the timer exact."""
+        w = self.writer
+        waiting = w.next_seq - 1 - w.durable_seq
+        if not waiting:
+            return
+        since = self._unsynced_since
+        if since is None:
+            since = self._unsynced_since = self.clock.now()
+        if waiting < self.batch_size and self.clock.now() < since + self.flush_interval:
+            return
+        try:
+            w.sync()
+        except OSError as exc:
+            raise self._fail_stop(exc, "WAL write") from exc
+        self._unsynced_since = None
 
     def sync(self) -> int:
         """Write and fsync everything appended so far (a group commit). Returns durable_seq."""
@@ -591,12 +624,15 @@ class DurableQueue:
     def _enqueue_encoded(self, encoded: list[tuple[str, bytes, bytes, float | None]]) -> int:
         now = self.clock.now()
         append = self.writer.append
-        apply = self._apply
         seq = self.writer.next_seq - 1
+        on_enqueue = self._on_enqueue
         for job_id, id_b, payload, timeout in encoded:
-            extra = wal.NO_TIMEOUT if timeout is None else float(timeout)
-            seq = append(ENQUEUE, id_b, now, 0, -1, extra, 0, payload)
-            apply(ENQUEUE, seq, now, 0, -1, extra, 0, job_id, payload)
+            if timeout is None:
+                seq = append(ENQUEUE, id_b, now, 0, -1, wal.NO_TIMEOUT, 0, payload)
+            else:
+                timeout = float(timeout)
+                seq = append(ENQUEUE, id_b, now, 0, -1, timeout, 0, payload)
+            on_enqueue(job_id, payload, timeout, now, seq)
         self._commit()
         return seq
 
@@ -657,15 +693,21 @@ class DurableQueue:
     def dispatch_raw(self, worker: int) -> tuple[str, int, float] | None:
         """Like :meth:`dispatch`, returning ``(job_id, attempt, deadline)`` without decoding
         the payload (the simulation's fast path)."""
-        self._check_open()
+        if self._stopped is not None or self._closed:
+            self._check_open()
         now = self.clock.now()
-        rec = self._next_ready(now)
-        if rec is None:
+        if self._delayed:
+            rec = self._next_ready(now)
+            if rec is None:
+                return None
+        elif self._ready:
+            rec = next(iter(self._ready.values()))
+        else:
             return None
         attempt = rec.attempt + 1
         deadline = now + (rec.timeout if rec.timeout is not None else self.task_timeout)
-        seq = self.writer.append(DISPATCH, rec.id.encode(), now, attempt, worker, deadline)
-        self._apply(DISPATCH, seq, now, attempt, worker, deadline, 0, rec.id, b"")
+        self.writer.append(DISPATCH, rec.id_bytes, now, attempt, worker, deadline)
+        self._on_dispatch(rec, now, attempt, worker, deadline)
         self._commit()
         return rec.id, attempt, deadline
 
@@ -684,14 +726,17 @@ class DurableQueue:
 
     def complete(self, job_id: str, attempt: int) -> bool:
         """Record success of ``attempt``. False (and counted) if that attempt is stale."""
-        self._check_open()
-        rec = self._current(job_id, attempt)
-        if rec is None:
-            self.stale_results += 1
-            return False
+        if self._stopped is not None or self._closed:
+            self._check_open()
+        rec = self._jobs.get(job_id)
+        if rec is None or rec.state is not IN_FLIGHT or rec.attempt != attempt:
+            rec = self._current(job_id, attempt)  # raises for unknown jobs or future attempts
+            if rec is None:
+                self.stale_results += 1
+                return False
         now = self.clock.now()
-        seq = self.writer.append(ACK, rec.id.encode(), now, attempt)
-        self._apply(ACK, seq, now, attempt, -1, 0.0, 0, job_id, b"")
+        self.writer.append(ACK, rec.id_bytes, now, attempt)
+        self._on_ack(rec, now)
         self._commit()
         return True
 
@@ -717,12 +762,12 @@ class DurableQueue:
         attempt = rec.attempt
         code = REASON_CODES[reason]
         if attempt >= self.max_retry + 1:
-            seq = self.writer.append(_DEAD_TYPE, rec.id.encode(), now, attempt, -1, 0.0, code)
-            self._apply(_DEAD_TYPE, seq, now, attempt, -1, 0.0, code, rec.id, b"")
+            self.writer.append(_DEAD_TYPE, rec.id_bytes, now, attempt, -1, 0.0, code)
+            self._on_dead(rec, now, reason)
             return DEAD
         ready_at = now + self.backoff * 2 ** (attempt - 1)
-        seq = self.writer.append(RETRY, rec.id.encode(), now, attempt, -1, ready_at, code)
-        self._apply(RETRY, seq, now, attempt, -1, ready_at, code, rec.id, b"")
+        seq = self.writer.append(RETRY, rec.id_bytes, now, attempt, -1, ready_at, code)
+        self._on_retry(rec, now, seq, ready_at, reason)
         return PENDING
 
     def timeout_attempt(self, job_id: str, attempt: int) -> JobState | None:
@@ -738,32 +783,24 @@ class DurableQueue:
         return state
 
     def expire(self) -> list[str]:
-        """Time out every in-flight attempt whose deadline has passed; returns their ids."""
+        """Time out every in-flight attempt whose deadline has passed, earliest deadline first;
+        returns their ids. (A scan of the in-flight set, which is bounded by the workers.)"""
         self._check_open()
         now = self.clock.now()
-        expired = []
-        deadlines = self._deadlines
-        while deadlines and deadlines[0][0] <= now:
-            _, _, job_id, attempt = heapq.heappop(deadlines)
-            rec = self._jobs[job_id]
-            if rec.state is IN_FLIGHT and rec.attempt == attempt:
-                self.timeouts += 1
-                self._end_attempt(rec, "timeout", now)
-                expired.append(job_id)
-        if expired:
+        due = sorted(
+            (r for r in self._in_flight.values() if r.deadline <= now),
+            key=lambda r: (r.deadline, r.id),
+        )
+        for rec in due:
+            self.timeouts += 1
+            self._end_attempt(rec, "timeout", now)
+        if due:
             self._commit()
-        return expired
+        return [r.id for r in due]
 
     def next_deadline(self) -> float | None:
         """The earliest deadline among in-flight attempts, or None."""
-        deadlines = self._deadlines
-        while deadlines:
-            _, _, job_id, attempt = deadlines[0]
-            rec = self._jobs[job_id]
-            if rec.state is IN_FLIGHT and rec.attempt == attempt:
-                return deadlines[0][0]
-            heapq.heappop(deadlines)
-        return None
+        return min((r.deadline for r in self._in_flight.values()), default=None)
 
     # ------------------------------------------------------------------ snapshots
     def snapshot(self) -> str:
