@@ -8,11 +8,17 @@ naming the field, so a typo in a notebook or a config file fails at once, not ha
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .distributions import Constant, Exponential, Poisson, Uniform, parse_distribution
+from .distributions import (
+    Constant,
+    Exponential,
+    Poisson,
+    Uniform,
+    check_number,
+    parse_distribution,
+)
 from .fs import TEAR_MODES
 from .store import DURABILITY_MODES, FSYNC_POLICIES
 
@@ -126,12 +132,7 @@ def _int(name: str, value: Any, *, lo: int, hi: int | None = None) -> None:
 
 
 def _num(name: str, value: Any, *, positive: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number; got {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise ValueError(
-            f"{name} must be {'positive' if positive else 'non-negative'}; got {value!r}"
-        )
+    check_number(name, value, positive=positive)
 
 
 def _prob(name: str, value: Any) -> None:

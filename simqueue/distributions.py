@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 
-def _finite(name: str, value: Any, *, positive: bool = False) -> float:
+def check_number(name: str, value: Any, *, positive: bool = False) -> float:
+    """A finite, non-negative (or positive) number, else ``ValueError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number; got {value!r}")
     if value < 0 or (positive and value == 0):
@@ -35,8 +36,8 @@ class Uniform:
     hi: float
 
     def __post_init__(self) -> None:
-        _finite("Uniform.lo", self.lo)
-        _finite("Uniform.hi", self.hi)
+        check_number("Uniform.lo", self.lo)
+        check_number("Uniform.hi", self.hi)
         if self.hi < self.lo:
             raise ValueError(f"Uniform.hi ({self.hi}) must be >= Uniform.lo ({self.lo})")
 
@@ -58,7 +59,7 @@ class Exponential:
     mean: float
 
     def __post_init__(self) -> None:
-        _finite("Exponential.mean", self.mean, positive=True)
+        check_number("Exponential.mean", self.mean, positive=True)
 
     def sample(self, rng: random.Random) -> float:
         return rng.expovariate(1.0 / self.mean)
@@ -74,7 +75,7 @@ class Constant:
     value: float
 
     def __post_init__(self) -> None:
-        _finite("Constant.value", self.value)
+        check_number("Constant.value", self.value)
 
     def sample(self, rng: random.Random) -> float:
         return self.value
@@ -94,7 +95,7 @@ class Poisson:
     rate: float
 
     def __post_init__(self) -> None:
-        _finite("Poisson.rate", self.rate, positive=True)
+        check_number("Poisson.rate", self.rate, positive=True)
 
     def gap(self, rng: random.Random) -> float:
         return rng.expovariate(self.rate)

@@ -12,6 +12,17 @@ from .trace import FIELDS
 if TYPE_CHECKING:
     from .simulation import Simulation
 
+METRIC_COLUMNS = (
+    "time",
+    "pending",
+    "in_flight",
+    "completed",
+    "dead",
+    "throughput",
+    "wal_bytes",
+    "durable_seq",
+    "up",
+)
 SAMPLE_FIELDS = (
     "time",
     "pending",
@@ -74,19 +85,7 @@ def metrics_frame(sim: Simulation, interval: float = 1.0) -> pd.DataFrame:
         raise ValueError(f"interval must be positive, got {interval}")
     raw = pd.DataFrame.from_records(sim.samples(), columns=list(SAMPLE_FIELDS))
     if raw.empty:
-        return pd.DataFrame(
-            columns=[
-                "time",
-                "pending",
-                "in_flight",
-                "completed",
-                "dead",
-                "throughput",
-                "wal_bytes",
-                "durable_seq",
-                "up",
-            ]
-        )
+        return pd.DataFrame(columns=list(METRIC_COLUMNS))
     step = sim.config.metrics_interval
     every = max(1, round(interval / step))
     df = raw.iloc[::every].reset_index(drop=True).copy()
@@ -94,15 +93,4 @@ def metrics_frame(sim: Simulation, interval: float = 1.0) -> pd.DataFrame:
     completed = df["completed"].astype(float)
     dt = df["time"].diff()
     df["throughput"] = (completed.diff() / dt).clip(lower=0)
-    cols = [
-        "time",
-        "pending",
-        "in_flight",
-        "completed",
-        "dead",
-        "throughput",
-        "wal_bytes",
-        "durable_seq",
-        "up",
-    ]
-    return df[cols]
+    return df[list(METRIC_COLUMNS)]

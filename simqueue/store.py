@@ -529,17 +529,18 @@ class DurableQueue:
 
     def _commit_always(self) -> None:
         """``always``: every operation is fsynced before it returns."""
-        try:
-            self.writer.sync()
-        except OSError as exc:
-            raise self._fail_stop(exc, "WAL write") from exc
+        self._wal_io(self.writer.sync, "WAL write")
 
     def _commit_never(self) -> None:
         """``never``: every operation reaches the OS (survives kill -9), none is fsynced."""
+        self._wal_io(self.writer.flush, "WAL write")
+
+    def _wal_io(self, step: Any, what: str) -> None:
+        """Run one WAL I/O step; an OS error stops the queue (fail-stop) and says why."""
         try:
-            self.writer.flush()
+            step()
         except OSError as exc:
-            raise self._fail_stop(exc, "WAL write") from exc
+            raise self._fail_stop(exc, what) from exc
 
     def _commit_batch(self) -> None:
         """``batch`` (group commit): fsync once ``batch_size`` records are waiting or the oldest
