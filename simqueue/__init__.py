@@ -8,6 +8,8 @@ watch the log bring everything back. The same engine runs on the wall clock as a
 from __future__ import annotations
 
 from .clock import VirtualClock, WallClock
+from .config import Config
+from .distributions import Constant, Exponential, Poisson, Uniform
 from .errors import (
     CorruptSnapshotError,
     CorruptWALError,
@@ -20,8 +22,6 @@ from .errors import (
     StorageError,
     UnknownJobError,
 )
-from .config import Config
-from .distributions import Constant, Exponential, Poisson, Uniform
 from .jobs import Job, JobInfo, JobState
 from .kernel import EmptySchedule
 from .simulation import Simulation, Summary
