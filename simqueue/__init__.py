@@ -22,6 +22,7 @@ from .errors import (
     StorageError,
     UnknownJobError,
 )
+from .export import export  # noqa: E402  (standard library only until it is called)
 from .jobs import Job, JobInfo, JobState
 from .kernel import EmptySchedule
 from .simulation import Simulation, Summary
@@ -58,4 +59,5 @@ __all__ = [
     "VirtualClock",
     "WallClock",
     "__version__",
+    "export",
 ]

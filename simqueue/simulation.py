@@ -132,8 +132,9 @@ class Simulation:
         self._trace_read = len(self.engine.trace)  # the caller knows these jobs arrived
 
     # ------------------------------------------------------------------ running
-    def _sample_until(self, t: float) -> None:
-        q = self.engine.q
+    def _sample_until(self, t: float, *, down: bool = False) -> None:
+        """Record state samples up to time ``t`` (the state is constant between events)."""
+        q = None if down else self.engine.q
         interval = self.config.metrics_interval
         while self._next_sample <= t:
             ts = self._next_sample
@@ -249,6 +250,10 @@ class Simulation:
         if not self.crashed:
             raise SimQueueError("nothing to recover: the queue is running (crash() it first)")
         report = self.engine.recover()
+        # Every sample slot of the outage (restart delay + recovery) shows the queue down.
+        outage_end = self.now
+        while self._next_sample < outage_end:
+            self._sample_until(self._next_sample, down=True)
         info = self._last_crash or {}
         may_lose = self.config.fsync == "never" and info.get("kind") == "power"
         self.ledger.after_recovery(
