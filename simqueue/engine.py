@@ -191,9 +191,10 @@ class Engine:
                 if not self._dispatch_scheduled:
                     self._dispatch_scheduled = True
                     self.kernel.schedule(self._busy_until, self._dispatch)
-                return
-            while self._idle and self.q._n_pending and self._dispatch_one():
-                pass
+            else:
+                while self._idle and self.q._n_pending and self._dispatch_one():
+                    pass
+        self._after_io()  # once per handler: acknowledgements and the group-commit timer
 
     # ------------------------------------------------------------------ arrivals
     def _arrive(self) -> None:
@@ -212,7 +213,6 @@ class Engine:
         seq = self.q._enqueue_encoded([(job_id, job_id.encode(), b"", None)])
         self._unacked.append((seq, job_id))
         self._emit(ARRIVE, job_id, 0, None, seq)
-        self._after_io()
         self._want_dispatch()
 
     def admit_jobs(self, jobs: list[Any]) -> None:
@@ -265,7 +265,6 @@ class Engine:
             schedule(now + service, self._late, job_id, attempt, fails)
         else:
             schedule(now + service, self._finish, worker, job_id, attempt, fails)
-        self._after_io()
         return True
 
     def _ready(self) -> None:
@@ -306,7 +305,6 @@ class Engine:
             )
         else:
             self._emit(STALE, job_id, attempt, worker, None, "attempt no longer current")
-        self._after_io()
         self._want_dispatch()
 
     def _ended(self, job_id: str, attempt: int, state: Any, reason: str) -> None:
@@ -330,7 +328,6 @@ class Engine:
         if state is not None:
             self._emit(TIMEOUT, job_id, attempt, worker, None)
             self._ended(job_id, attempt, state, "timeout")
-            self._after_io()
             self._want_dispatch()
         else:
             self._want_dispatch()

@@ -17,6 +17,7 @@ fsynced; ``recover()`` runs the real recovery on those files and charges its mea
 
 from __future__ import annotations
 
+import gc
 import heapq
 import os
 import shutil
@@ -178,6 +179,18 @@ class Simulation:
         """Run every event up to and including simulated time ``t``; the clock ends at ``t``."""
         if t < self.now:
             raise ValueError(f"run_until({t}) is in the past: now is {self.now}")
+        # The event loop allocates many small objects but no reference cycles, so the cyclic
+        # garbage collector only costs time here (about a tenth of it, measured): pause it
+        # for the loop, as timeit does, and restore it whatever happens.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._run_events_until(t)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def _run_events_until(self, t: float) -> None:
         kernel = self.engine.kernel
         heap = kernel._heap
         clock = kernel.clock
