@@ -26,5 +26,9 @@ test: lint
 bench: $(INSTALLED)
 	MPLBACKEND=Agg $(PY) -m benchmarks
 
+# The full crash-consistency campaign (docs/reliability.md); a bounded version runs in `make test`.
+crashtest: $(INSTALLED)
+	$(PY) -m simqueue.crashsim --json exports/crashtest.json
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis exports

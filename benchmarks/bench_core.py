@@ -121,11 +121,10 @@ def _enqueue_run(
 
 
 def bench_appends(quick: bool, skip_repo: bool, seg: int, repeat: int) -> list[dict[str, Any]]:
-    sizes = {"always": 300, "batch": 3000, "never": 5000} if quick else {
-        "always": 2000,
-        "batch": 20000,
-        "never": 30000,
-    }
+    if quick:
+        sizes = {"always": 300, "batch": 3000, "never": 5000}
+    else:
+        sizes = {"always": 2000, "batch": 20000, "never": 30000}
     rows = []
     configs: list[tuple[str, str | None, str]] = [
         (label, base, "real") for label, base in disks(skip_repo)

@@ -14,6 +14,7 @@ Conventions
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
 import json
 import os
 import platform
@@ -124,31 +125,45 @@ def machine_info() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
         "cpu_count": os.cpu_count(),
+        "load_average": _load_average(),
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 
+def _load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages: other work on the machine moves every number here."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def write_results(name: str, payload: dict[str, Any], path: str = RESULTS_PATH) -> str:
     """Merge ``payload`` as section ``name`` into ``results.json`` (created if absent), with
-    the machine it ran on. Written atomically (temp file + rename)."""
-    doc: dict[str, Any] = {}
-    if os.path.exists(path):
-        try:
-            with open(path, encoding="utf-8") as f:
-                doc = json.load(f)
-        except (OSError, ValueError):
-            doc = {}
-        if not isinstance(doc, dict):
-            doc = {}
+    the machine it ran on. Other sections are kept; benchmarks running at the same time are
+    serialised by a lock file, and the file is replaced atomically (temp file + rename)."""
     section = dict(payload)
     section["machine"] = machine_info()
-    doc[name] = section
-    doc["machine"] = section["machine"]
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=2, sort_keys=False, default=_json_default)
-        f.write("\n")
-    os.replace(tmp, path)
+    # The lock lives in the temp dir (never removed: removing a lock file races its waiters).
+    lock_path = os.path.join(tempfile.gettempdir(), "simqueue-bench-results.lock")
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        doc: dict[str, Any] = {}
+        if os.path.exists(path):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    doc = json.load(f)
+            except (OSError, ValueError):
+                doc = {}
+            if not isinstance(doc, dict):
+                doc = {}
+        doc[name] = section
+        doc["machine"] = section["machine"]
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=2, sort_keys=False, default=_json_default)
+            f.write("\n")
+        os.replace(tmp, path)
     return path
 
 

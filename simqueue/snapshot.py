@@ -136,7 +136,7 @@ def snapshot_chunk_names(fs: FileSystem, path: str) -> set[str]:
     _, body = _unframe(path, fs.read_bytes(path), "SQSNAP")
     try:
         return {m["name"] for m in json.loads(body)["chunks"]}
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise CorruptSnapshotError(path, f"unreadable body: {exc}") from None
 
 
@@ -296,9 +296,21 @@ def read_snapshot(fs: FileSystem, snap_dir: str, path: str) -> SnapshotState:
                 finished.extend(decode_finished(os.path.join(snap_dir, meta["name"]), cbody))
         if doc["last_seq"] != last_seq:
             raise ValueError("last_seq in body differs from header")
+        counters = dict(doc.get("counters", {}))
     except CorruptSnapshotError:
         raise
-    except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as exc:
+    # A body whose checksum holds but whose contents do not fit (found by fuzzing: a row field
+    # of the wrong type, JSON nested too deep to parse) is as unusable as a torn one, and must
+    # let recovery fall back to the previous snapshot instead of aborting it.
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        IndexError,
+        AttributeError,
+        RecursionError,
+        UnicodeDecodeError,
+    ) as exc:
         raise CorruptSnapshotError(path, f"unreadable body: {exc}") from None
     t = doc.get("time", 0.0)
     return SnapshotState(
@@ -307,7 +319,7 @@ def read_snapshot(fs: FileSystem, snap_dir: str, path: str) -> SnapshotState:
         live=live,
         finished=finished,
         chunks=chunks,
-        counters=dict(doc.get("counters", {})),
+        counters=counters,
         path=path,
     )
 

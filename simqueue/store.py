@@ -24,6 +24,7 @@ says why; it never retries its way into a false "success".
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 import os
@@ -85,6 +86,10 @@ class RecoveryReport:
     next_seq: int
     snapshots_skipped: list[str] = field(default_factory=list)
     torn_segment: str | None = None
+    # Only with ``open(..., salvage=True)``: where the last segment was cut although valid
+    # records followed the first bad one, and how many bytes (records included) went with it.
+    salvage_offset: int | None = None
+    salvaged_bytes: int = 0
     downtime: float | None = None  # filled in by the simulation: restart delay + wall_seconds
 
     def describe(self) -> str:
@@ -98,6 +103,12 @@ class RecoveryReport:
             parts.append(f"cut {self.tail_bytes_discarded} torn tail bytes")
         if self.snapshots_skipped:
             parts.append(f"skipped {len(self.snapshots_skipped)} unreadable snapshot(s)")
+        if self.salvage_offset is not None:
+            parts.append(
+                f"SALVAGED: cut {os.path.basename(self.torn_segment or '')} at byte offset "
+                f"{self.salvage_offset}, discarding {self.salvaged_bytes} bytes that held valid "
+                "records after a bad one"
+            )
         return "; ".join(parts)
 
     def as_dict(self) -> dict[str, Any]:
@@ -135,6 +146,7 @@ class DurableQueue:
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         durability: str = "real",
         fs: FileSystem | None = None,
+        salvage: bool = False,
     ) -> DurableQueue:
         """Create ``data_dir`` or recover the queue stored there.
 
@@ -142,7 +154,15 @@ class DurableQueue:
         commit: one fsync per ``batch_size`` records or ``flush_interval`` seconds, whichever
         comes first) or ``"never"`` (handed to the OS only). ``durability="modeled"`` records
         fsyncs instead of performing them (for simulations; a simulated power loss honours
-        them)."""
+        them).
+
+        ``salvage=True`` is for an operator, never a default: when the *last* segment has a bad
+        record with valid records after it (what recovery otherwise refuses with
+        :class:`CorruptWALError`), cut the segment at the bad record anyway and say so in
+        :attr:`RecoveryReport.salvage_offset` / ``salvaged_bytes``. That is right after a power
+        cut that persisted a later unsynced sector before an earlier one (everything from the
+        hole on was never fsynced, so never acknowledged); it loses acknowledged records if the
+        damage is a flipped bit in fsynced data. Older segments are never salvaged."""
         _check_choice("fsync", fsync, FSYNC_POLICIES)
         _check_choice("durability", durability, DURABILITY_MODES)
         if isinstance(max_retry, bool) or not isinstance(max_retry, int) or max_retry < 0:
@@ -168,6 +188,7 @@ class DurableQueue:
             float(flush_interval),
             batch_size,
             segment_bytes,
+            salvage=bool(salvage),
         )
         return q
 
@@ -183,6 +204,7 @@ class DurableQueue:
         flush_interval: float,
         batch_size: int,
         segment_bytes: int,
+        salvage: bool = False,
     ) -> None:
         self.data_dir = data_dir
         self.fs = fs
@@ -226,9 +248,18 @@ class DurableQueue:
             self.fs.makedirs(self.snap_dir)
         except OSError as exc:
             raise StorageError(f"cannot create data directory {data_dir}: {exc}") from exc
-        self._lock_fd = self.fs.lock(os.path.join(data_dir, LOCK_NAME), data_dir)
         try:
-            self._recover(segment_bytes)
+            self._lock_fd = self.fs.lock(os.path.join(data_dir, LOCK_NAME), data_dir)
+        except OSError as exc:
+            # A read-only directory fails here first; a bare PermissionError would escape the
+            # StorageError contract (and the CLI reported it as a port it could not listen on).
+            raise StorageError(f"cannot lock data directory {data_dir}: {exc}") from exc
+        # Recovery allocates about one long-lived object per record and frees almost none:
+        # the cyclic GC would only scan them again and again (a sixth of a big replay).
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._recover(segment_bytes, salvage)
         except BaseException as exc:
             # Whatever stopped recovery, leave nothing open: no lock, no segment descriptor.
             writer = getattr(self, "writer", None)
@@ -238,8 +269,11 @@ class DurableQueue:
             if isinstance(exc, OSError):  # a read, truncate or fsync of the scan step
                 raise StorageError(f"recovery of {data_dir} failed: {exc}") from exc
             raise
+        finally:
+            if gc_was_enabled:
+                gc.enable()
 
-    def _recover(self, segment_bytes: int) -> None:
+    def _recover(self, segment_bytes: int, salvage: bool = False) -> None:
         t0 = stopwatch()
         fs = self.fs
         fresh = not fs.listdir(self.wal_dir) and not fs.listdir(self.snap_dir)
@@ -270,10 +304,11 @@ class DurableQueue:
             raise snap.CorruptSnapshotError(self.snap_dir, "; ".join(skipped))
         replayed = covered = discarded = 0
         torn_segment = None
+        salvage_offset: int | None = None
+        salvaged = 0
         last_seq = last_snap_seq
         expect: int | None = None
         kept: list[tuple[int, str]] = []
-        apply = self._apply
         for i, (first_seq, path) in enumerate(segments):
             is_last = i == len(segments) - 1
             data = fs.read_bytes(path)
@@ -291,28 +326,18 @@ class DurableQueue:
                     path, 0, f"segment starts at seq {scan.first_seq}, expected {expect}"
                 )
             kept.append((first_seq, path))
-            for (
-                rtype,
-                seq,
-                t,
-                attempt,
-                worker,
-                extra,
-                reason,
-                job_id,
-                payload,
-                off,
-            ) in scan.records():
-                if seq <= last_snap_seq:
-                    covered += 1
-                    continue
-                try:
-                    apply(rtype, seq, t, attempt, worker, extra, reason, job_id, payload)
-                except SimQueueError as exc:
-                    raise CorruptWALError(path, off, f"record seq {seq}: {exc}") from None
-                replayed += 1
+            n_replayed, n_covered = self._replay(scan, last_snap_seq)
+            replayed += n_replayed
+            covered += n_covered
             if scan.bad is not None:
-                wal.classify_bad(scan, is_last)
+                try:
+                    wal.classify_bad(scan, is_last)
+                except CorruptWALError:
+                    if not (salvage and is_last):
+                        raise
+                    # Asked for explicitly: cut at the first bad record although valid ones
+                    # follow (see ``open``), and report it; the records after are not applied.
+                    salvage_offset, salvaged = scan.bad[0], len(data) - scan.end
                 discarded += len(data) - scan.end
                 torn_segment = path
                 fs.truncate_durably(path, scan.end)
@@ -359,8 +384,55 @@ class DurableQueue:
                 next_seq=next_seq,
                 snapshots_skipped=skipped,
                 torn_segment=torn_segment,
+                salvage_offset=salvage_offset,
+                salvaged_bytes=salvaged,
             )
         )
+
+    def _replay(self, scan: wal.SegmentScan, last_snap_seq: int) -> tuple[int, int]:
+        """Apply one segment's records after ``last_snap_seq``; returns (replayed, covered).
+
+        Nearly every record of a log is one of three legal transitions, recognised here with
+        the small dicts that hold exactly the jobs each can apply to (every job in ``_ready`` is
+        PENDING, every job in ``_in_flight`` is IN_FLIGHT): ENQUEUE of a new id, DISPATCH of
+        the next attempt of a ready job, ACK of the current attempt. Those get the ``_on_*``
+        effects directly; every other record (RETRY, DEAD, a DISPATCH out of the delayed heap, and
+        any record the state machine rejects) goes through :meth:`_apply`, so the checks and
+        the error messages are exactly the live path's."""
+        path = scan.path
+        jobs = self._jobs
+        ready_get = self._ready.get
+        in_flight_get = self._in_flight.get
+        on_enqueue = self._on_enqueue
+        on_dispatch = self._on_dispatch
+        on_ack = self._on_ack
+        replayed = covered = 0
+        for rtype, seq, t, attempt, worker, extra, reason, job_id, payload, off in scan.records():
+            if seq <= last_snap_seq:
+                covered += 1
+                continue
+            if rtype == DISPATCH:
+                rec = ready_get(job_id)
+                if rec is not None and attempt == rec.attempt + 1:
+                    on_dispatch(rec, t, attempt, worker, extra)
+                    replayed += 1
+                    continue
+            elif rtype == ACK:
+                rec = in_flight_get(job_id)
+                if rec is not None and attempt == rec.attempt:
+                    on_ack(rec, t)
+                    replayed += 1
+                    continue
+            elif rtype == ENQUEUE and job_id not in jobs:
+                on_enqueue(job_id, payload, None if extra != extra else extra, t, seq)
+                replayed += 1
+                continue
+            try:
+                self._apply(rtype, seq, t, attempt, worker, extra, reason, job_id, payload)
+            except SimQueueError as exc:
+                raise CorruptWALError(path, off, f"record seq {seq}: {exc}") from None
+            replayed += 1
+        return replayed, covered
 
     def _remove_temp_files(self) -> None:
         removed = False

@@ -71,6 +71,8 @@ _FIXED = struct.Struct("<BQdIidBH")  # type .. id_len
 FIXED_SIZE = 8 + _FIXED.size  # 44
 _BODY_FIXED = _FIXED.size  # 36: counted in size
 _SIZE_FIXED = struct.Struct("<IBQdIidBH")  # size, then the fixed fields: what the CRC covers
+# The whole 44-byte record head (crc, size, then the fixed fields): one unpack for readers.
+RECORD_HEAD = struct.Struct("<IIBQdIidBH")
 _U32 = struct.Struct("<I")
 _crc32 = zlib.crc32
 _U64 = struct.Struct("<Q")
@@ -225,38 +227,46 @@ class SegmentScan:
         return True
 
     def records(self) -> Iterator[tuple]:
+        # The whole 44-byte record head in one unpack, and the CRC over a bytes slice (for
+        # records this small much cheaper than a memoryview slice); the fields are trusted only
+        # once the checksum holds. Same checks, same order, same messages as the reading rules.
         data = self.data
-        view = memoryview(data)
         n = len(data)
         off = HEADER_SIZE
         expect = self.expect_seq if self.expect_seq is not None else self.first_seq
         crc32 = zlib.crc32
-        unpack_sc = _SIZE_CRC.unpack_from
-        unpack_fixed = _FIXED.unpack_from
+        unpack_head = RECORD_HEAD.unpack_from
+        types = TYPE_NAMES
+        head_limit = n - FIXED_SIZE  # a whole record head fits at off <= head_limit
         while off < n:
-            if off + FIXED_SIZE > n:
+            if off > head_limit:
                 self.bad = (off, "record header cut short")
                 break
-            crc, size = unpack_sc(data, off)
+            crc, size, rtype, seq, t, attempt, worker, extra, reason, id_len = unpack_head(
+                data, off
+            )
             end = off + 8 + size
             if size < _BODY_FIXED or end > n:
                 self.bad = (off, f"record size {size} runs past the end of the segment")
                 break
-            if crc32(view[off + 4 : end]) != crc:
+            if crc32(data[off + 4 : end]) != crc:
                 self.bad = (off, "checksum mismatch")
                 break
-            rtype, seq, t, attempt, worker, extra, reason, id_len = unpack_fixed(data, off + 8)
             # A record whose checksum holds was written whole: a torn write cannot explain a
             # wrong sequence number or type, so these are corruption, never a tail to cut.
             if seq != expect:
                 raise CorruptWALError(
                     self.path, off, f"sequence number {seq} where {expect} was expected"
                 )
-            if rtype not in TYPE_NAMES or _BODY_FIXED + id_len > size:
+            if rtype not in types or _BODY_FIXED + id_len > size:
                 raise CorruptWALError(
                     self.path, off, f"unknown record type {rtype} or id length {id_len}"
                 )
             id_end = off + FIXED_SIZE + id_len
+            try:
+                job_id = data[off + FIXED_SIZE : id_end].decode()
+            except UnicodeDecodeError:  # whole but nonsensical, like a bad type: corruption
+                raise CorruptWALError(self.path, off, "job id is not valid UTF-8") from None
             yield (
                 rtype,
                 seq,
@@ -265,7 +275,7 @@ class SegmentScan:
                 worker,
                 extra,
                 reason,
-                data[off + FIXED_SIZE : id_end].decode(),
+                job_id,
                 data[id_end:end] if id_end < end else b"",
                 off,
             )
@@ -438,14 +448,18 @@ class WALWriter:
         self.close()
 
     def delete_segments_through(self, seq: int) -> list[str]:
-        """Delete segments whose every record has seq <= ``seq`` (never the current one)."""
+        """Delete segments whose every record has seq <= ``seq`` (never the current one).
+
+        Oldest first, each deletion made durable (directory fsync) before the next: a power cut
+        may persist unsynced deletions in any order, and losing an older one while a newer one
+        sticks would leave a gap in the log that recovery must refuse as corruption. Found by
+        the crash campaign (:mod:`simqueue.crashsim`)."""
         removed = []
         while len(self.segments) > 1 and self.segments[1][0] - 1 <= seq:
             _, path = self.segments.pop(0)
             self.fs.remove(path)
-            removed.append(path)
-        if removed:
             self.fs.fsync_dir(self.wal_dir)
+            removed.append(path)
         return removed
 
 
