@@ -68,7 +68,6 @@ class Engine:
         self.recoveries: list[RecoveryReport] = []
         self.q: DurableQueue | None = None
         self.jobs_arrived = 0
-        self.acknowledged: set[str] = set()
         self._unacked: deque[tuple[int, str]] = deque()
         self._ack_seen = 0
         self._fsyncs_seen = 0
@@ -173,7 +172,6 @@ class Engine:
         unacked = self._unacked
         while unacked and unacked[0][0] <= upto:
             seq, job_id = unacked.popleft()
-            self.acknowledged.add(job_id)
             self._emit(ENQUEUED, job_id, 0, None, seq)
 
     def _deferred(self, action: Any, *args: Any) -> bool:
