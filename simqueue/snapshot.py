@@ -2,7 +2,9 @@
 
 Layout in ``DIR/snapshots/``::
 
-    snap-<last_seq:020d>.snap   header line + JSON body: live jobs, chunk list, counters
+    snap-<last_seq:020d>.snap   header line, one line of JSON (schema, last_seq, time, chunk
+                                list, counters), then the live jobs (pending in dispatch order,
+                                then in flight) as packed rows (struct, see ``_LIVE``)
     done-<last_seq:020d>.jobs   header line + packed rows (struct, see ``_DONE``): jobs that
                                 finished (COMPLETED or DEAD) since the previous snapshot
 
@@ -13,7 +15,7 @@ grows with the live jobs and the recent work, not with everything the queue has 
 
 Header line of both kinds: ``SQSNAP <schema> <last_seq> <body_bytes> <crc32 hex>\\n`` (``SQDONE``
 for chunks). Writing follows SQLite's and etcd's rule: temp file, fsync, rename, fsync the
-directory. Nothing here is ever unpickled or evaluated: JSON only.
+directory. Nothing here is ever unpickled or evaluated: JSON and struct only.
 """
 
 from __future__ import annotations
@@ -46,24 +48,6 @@ def snapshot_name(last_seq: int) -> str:
 
 def chunk_name(last_seq: int) -> str:
     return f"{CHUNK_PREFIX}{last_seq:020d}{CHUNK_SUFFIX}"
-
-
-def _row(rec: JobRecord) -> list[Any]:
-    return [
-        rec.id,
-        _STATE_CODE[rec.state],
-        rec.attempt,
-        rec.payload_raw.decode() if rec.payload_raw else "",
-        rec.timeout,
-        rec.enqueued_at,
-        rec.first_dispatch_at,
-        rec.finished_at,
-        rec.worker,
-        rec.deadline,
-        rec.ready_at,
-        rec.ready_seq,
-        rec.reason,
-    ]
 
 
 # A finished job in a chunk: state, attempt, timeout (NaN: none), enqueued_at,
@@ -102,6 +86,86 @@ def encode_finished(recs: list[JobRecord]) -> bytes:
     return b"".join(parts)
 
 
+# A live job: state, attempt, timeout (NaN: none), enqueued_at, first_dispatch_at (NaN: never),
+# worker, deadline, ready_at, ready_seq, reason code, id length, payload length; then the id and
+# the payload. Live jobs are re-written at every snapshot, so they too are packed, not JSON.
+_LIVE = struct.Struct("<BIdddiddQBHI")
+
+
+def encode_live(recs: list[JobRecord]) -> bytes:
+    pack = _LIVE.pack
+    parts: list[bytes] = []
+    append = parts.append
+    for r in recs:
+        fd = r.first_dispatch_at
+        append(
+            pack(
+                _STATE_CODE[r.state],
+                r.attempt,
+                _NAN if r.timeout is None else r.timeout,
+                r.enqueued_at,
+                _NAN if fd is None else fd,
+                r.worker,
+                r.deadline,
+                r.ready_at,
+                r.ready_seq,
+                _REASON_CODE.get(r.reason, 0),
+                len(r.id_bytes),
+                len(r.payload_raw),
+            )
+        )
+        append(r.id_bytes)
+        if r.payload_raw:
+            append(r.payload_raw)
+    return b"".join(parts)
+
+
+def decode_live(path: str, body: bytes) -> list[JobRecord]:
+    out = []
+    unpack = _LIVE.unpack_from
+    size = _LIVE.size
+    off = 0
+    n = len(body)
+    while off < n:
+        if off + size > n:
+            raise CorruptSnapshotError(path, f"live-job row cut short at byte {off}")
+        (
+            state,
+            attempt,
+            timeout,
+            enq,
+            fd,
+            worker,
+            deadline,
+            ready_at,
+            ready_seq,
+            reason,
+            id_len,
+            p_len,
+        ) = unpack(body, off)
+        off += size
+        end = off + id_len + p_len
+        if end > n or state not in _CODE_STATE:
+            raise CorruptSnapshotError(path, f"bad live-job row ending at byte {end}")
+        rec = JobRecord(
+            body[off : off + id_len].decode(),
+            body[off + id_len : end],
+            None if timeout != timeout else timeout,
+            enq,
+            ready_seq,
+        )
+        rec.state = _CODE_STATE[state]
+        rec.attempt = attempt
+        rec.first_dispatch_at = None if fd != fd else fd
+        rec.worker = worker
+        rec.deadline = deadline
+        rec.ready_at = ready_at
+        rec.reason = _CODE_REASON.get(reason, "")
+        out.append(rec)
+        off = end
+    return out
+
+
 def decode_finished(path: str, body: bytes) -> list[JobRecord]:
     """Inverse of :func:`encode_finished`; a row running past the end is corruption."""
     out = []
@@ -131,26 +195,22 @@ def decode_finished(path: str, body: bytes) -> list[JobRecord]:
     return out
 
 
+def _meta(body: bytes) -> dict[str, Any]:
+    """The snapshot's first line: its JSON description."""
+    nl = body.find(b"\n")
+    doc = json.loads(body if nl < 0 else body[:nl])
+    if not isinstance(doc, dict):
+        raise ValueError("snapshot description is not a JSON object")
+    return doc
+
+
 def snapshot_chunk_names(fs: FileSystem, path: str) -> set[str]:
     """Names of the chunks a snapshot relies on (reads only the snapshot file)."""
     _, body = _unframe(path, fs.read_bytes(path), "SQSNAP")
     try:
-        return {m["name"] for m in json.loads(body)["chunks"]}
+        return {m["name"] for m in _meta(body)["chunks"]}
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise CorruptSnapshotError(path, f"unreadable body: {exc}") from None
-
-
-def row_job(row: list[Any]) -> JobRecord:
-    rec = JobRecord(row[0], row[3].encode() if row[3] else b"", row[4], row[5], row[11])
-    rec.state = _CODE_STATE[row[1]]
-    rec.attempt = row[2]
-    rec.first_dispatch_at = row[6]
-    rec.finished_at = row[7]
-    rec.worker = row[8]
-    rec.deadline = row[9]
-    rec.ready_at = row[10]
-    rec.reason = row[12]
-    return rec
 
 
 def _frame(magic: str, last_seq: int, body: bytes) -> bytes:
@@ -251,17 +311,18 @@ def write_snapshot(
             new_body = b"".join(bodies)
             chunks = []
         chunks.append(write_chunk(fs, snap_dir, last_seq, new_body))
-    body = json.dumps(
+    meta = json.dumps(
         {
             "schema": SCHEMA_VERSION,
             "last_seq": last_seq,
             "time": time,
             "chunks": chunks,
             "counters": counters,
-            "live": [_row(r) for r in live],
+            "live": len(live),
         },
         separators=(",", ":"),
     ).encode()
+    body = meta + b"\n" + encode_live(live)
     path = os.path.join(snap_dir, snapshot_name(last_seq))
     tmp = path + TMP_SUFFIX
     fs.write_file_durably(tmp, _frame("SQSNAP", last_seq, body))
@@ -286,8 +347,10 @@ def read_snapshot(fs: FileSystem, snap_dir: str, path: str) -> SnapshotState:
     """Read and check one snapshot and every chunk it lists."""
     last_seq, body = _unframe(path, fs.read_bytes(path), "SQSNAP")
     try:
-        doc = json.loads(body)
-        live = [row_job(r) for r in doc["live"]]
+        doc = _meta(body)
+        live = decode_live(path, body[body.index(b"\n") + 1 :])
+        if len(live) != doc["live"]:
+            raise ValueError(f"{len(live)} live jobs where the snapshot lists {doc['live']}")
         chunks = doc["chunks"]
         finished: list[JobRecord] = []
         for meta in chunks:
@@ -310,6 +373,7 @@ def read_snapshot(fs: FileSystem, snap_dir: str, path: str) -> SnapshotState:
         AttributeError,
         RecursionError,
         UnicodeDecodeError,
+        struct.error,
     ) as exc:
         raise CorruptSnapshotError(path, f"unreadable body: {exc}") from None
     t = doc.get("time", 0.0)

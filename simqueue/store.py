@@ -238,6 +238,7 @@ class DurableQueue:
         self._finished_since_snapshot: list[JobRecord] = []
         self._chunks: list[dict[str, Any]] = []
         self._snapshots: list[tuple[int, str]] = []
+        self._chunks_of: dict[str, set[str]] = {}
         self._unsynced_since: float | None = None
         self._stopped: BaseException | None = None
         self._closed = False
@@ -904,6 +905,7 @@ class DurableQueue:
                 self._counters(),
             )
             self._chunks = chunks
+            self._chunks_of[path] = {m["name"] for m in chunks}
             self._finished_since_snapshot = []
             self._snapshots = [s for s in self._snapshots if s[1] != path] + [(last_seq, path)]
             self.snapshots_taken += 1
@@ -933,11 +935,16 @@ class DurableQueue:
                 removed = True
         self._snapshots = keep
         referenced = {m["name"] for m in self._chunks}
+        names = self._chunks_of  # snapshot path -> the chunks it lists, remembered when written
+        self._chunks_of = {p: names[p] for _, p in keep if p in names}
         if len(keep) == 2:
-            try:
-                referenced |= snap.snapshot_chunk_names(fs, keep[0][1])
-            except snap.CorruptSnapshotError:
-                pass
+            previous = keep[0][1]
+            if previous not in names:  # written before this process started: read it once
+                try:
+                    self._chunks_of[previous] = snap.snapshot_chunk_names(fs, previous)
+                except snap.CorruptSnapshotError:
+                    self._chunks_of[previous] = set()
+            referenced |= self._chunks_of[previous]
         for name in fs.listdir(self.snap_dir):
             if (
                 name.startswith(snap.CHUNK_PREFIX)

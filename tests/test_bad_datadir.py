@@ -347,9 +347,10 @@ def test_newest_snapshot_with_a_good_checksum_but_a_body_that_does_not_fit_falls
     q.close()
     expected = observe(make_queue(copy_dir(data_dir, data_dir.parent / "ref")))
     head, _, body = newest.read_bytes().partition(b"\n")
-    doc = json.loads(body)
-    doc["live"][0][3] = 12345  # the payload column: not a string
-    body = json.dumps(doc).encode()
+    meta, _, rows = body.partition(b"\n")
+    doc = json.loads(meta)
+    doc["chunks"] = 12345  # a chunk list that is not a list
+    body = json.dumps(doc).encode() + b"\n" + rows
     parts = head.split(b" ")
     parts[3], parts[4] = str(len(body)).encode(), f"{zlib.crc32(body):08x}".encode()
     newest.write_bytes(b" ".join(parts) + b"\n" + body)
