@@ -5,21 +5,35 @@ task_timeout=0.1 s, hang_rate=0.05, failure_rate=0, max_retry=3, backoff=0.05, 1
 seconds (about 200,000 jobs). simqueue writes its real WAL (modeled fsync) and a snapshot every
 10 s; SimPy writes nothing. Both run in this process, one after the other, repeated; the ratio of
 their jobs per wall-second is what we report, with min and max. The two must also agree on the
-model: throughput within 2 % and timeouts within 5 %.
+model: throughput within 2 % and timeouts within 5 %. Target: simqueue at least 1.5 times
+SimPy's jobs per wall-second while writing the WAL.
 
-    python -m benchmarks.bench_simulation [--quick]
+Plain M/M/8 (Poisson(200), Exponential(mean=1/30 s), 8 servers, no timeouts, hangs or failures):
+simqueue (same WAL and snapshots) against Ciw, the queueing-network simulator, and against the
+SimPy model with hangs and timeouts off; all three are checked against Erlang C (mean wait).
+
+Durability variants of simqueue on the reference model (modeled fsync, real fsync, and fsync
+"never" without snapshots) show what the WAL costs. A cProfile of one simqueue run and one SimPy
+run shows where the time goes.
+
+    python -m benchmarks.bench_simulation [--quick] [--no-write]
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
+import os
+import statistics
+import sys
 import time
 from typing import Any
 
 import simqueue
 from benchmarks.common import is_quick, print_table, write_results
+from benchmarks.profiling import print_profile, profile_call
 from benchmarks.simpy_reference import run_simpy_reference
-from simqueue import Config, Exponential, Poisson, Simulation
+from simqueue import Config, Exponential, Poisson, Simulation, theory
 
 REFERENCE = dict(
     rate=200.0,
@@ -52,8 +66,34 @@ def reference_config(seed: int = 0, **changes: Any) -> Config:
     return Config(**fields)
 
 
-def run_simqueue(duration: float, seed: int = 0, **changes: Any) -> dict[str, Any]:
-    sim = Simulation(reference_config(seed, **changes))
+PLAIN = dict(rate=200.0, workers=8, service_mean=1 / 30)
+
+
+def plain_config(seed: int = 0, **changes: Any) -> Config:
+    """M/M/8 with simqueue's WAL and snapshots: no hangs, failures or timeouts (a 60 s task
+    timeout against Exponential(1/30 s) service never fires)."""
+    fields = dict(
+        arrival=Poisson(PLAIN["rate"]),
+        workers=PLAIN["workers"],
+        service_time=Exponential(PLAIN["service_mean"]),
+        task_timeout=60.0,
+        hang_rate=0.0,
+        failure_rate=0.0,
+        max_retry=3,
+        backoff=0.0,
+        snapshot_interval=10.0,
+        durability="modeled",
+        seed=seed,
+    )
+    fields.update(changes)
+    return Config(**fields)
+
+
+def run_simqueue(
+    duration: float, seed: int = 0, plain: bool = False, **changes: Any
+) -> dict[str, Any]:
+    cfg = plain_config(seed, **changes) if plain else reference_config(seed, **changes)
+    sim = Simulation(cfg)
     gc.collect()
     t0 = time.perf_counter()
     sim.run_until(duration)
@@ -66,6 +106,7 @@ def run_simqueue(duration: float, seed: int = 0, **changes: Any) -> dict[str, An
         "timeouts": s.timeouts,
         "dead": s.dead,
         "throughput": s.throughput,
+        "mean_wait": s.mean_wait,
         "jobs_per_wall_second": s.completed / wall,
         "sim_seconds_per_wall_second": duration / wall,
         "wal_bytes": s.wal_bytes,
@@ -80,18 +121,124 @@ def run_simpy(duration: float, seed: int = 0) -> dict[str, Any]:
     return out
 
 
+def run_simpy_plain(duration: float, seed: int = 0) -> dict[str, Any]:
+    """The SimPy model with hangs, failures and timeouts off: plain M/M/8."""
+    gc.collect()
+    out = run_simpy_reference(
+        duration=duration,
+        seed=seed,
+        rate=PLAIN["rate"],
+        workers=PLAIN["workers"],
+        service_mean=PLAIN["service_mean"],
+        task_timeout=60.0,
+        hang_rate=0.0,
+        failure_rate=0.0,
+    )
+    out["sim_seconds_per_wall_second"] = duration / out["wall_seconds"]
+    return out
+
+
+def run_ciw(duration: float, seed: int = 0) -> dict[str, Any]:
+    """M/M/8 in Ciw: one node, Exponential arrivals and service, 8 servers."""
+    import ciw
+
+    network = ciw.create_network(
+        arrival_distributions=[ciw.dists.Exponential(rate=PLAIN["rate"])],
+        service_distributions=[ciw.dists.Exponential(rate=1 / PLAIN["service_mean"])],
+        number_of_servers=[PLAIN["workers"]],
+    )
+    ciw.seed(seed)
+    q = ciw.Simulation(network)
+    gc.collect()
+    t0 = time.perf_counter()
+    q.simulate_until_max_time(duration)
+    wall = time.perf_counter() - t0
+    recs = q.get_all_records()
+    completed = len(recs)
+    return {
+        "wall_seconds": wall,
+        "completed": completed,
+        "throughput": completed / duration,
+        "mean_wait": sum(r.waiting_time for r in recs) / completed if completed else None,
+        "jobs_per_wall_second": completed / wall,
+        "sim_seconds_per_wall_second": duration / wall,
+    }
+
+
 def _median(values: list[float]) -> float:
-    values = sorted(values)
-    return values[len(values) // 2]
+    return statistics.median(values)
 
 
-def main() -> dict[str, Any]:
-    quick = is_quick()
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": _median(values), "min": min(values), "max": max(values)}
+
+
+def bench_plain(duration: float, repeat: int) -> dict[str, Any]:
+    """simqueue, Ciw and SimPy on plain M/M/8, interleaved, ``repeat`` rounds."""
+    runs: dict[str, list[dict[str, Any]]] = {"simqueue": [], "ciw": [], "simpy": []}
+    for i in range(repeat):
+        runs["simqueue"].append(run_simqueue(duration, seed=i, plain=True))
+        runs["ciw"].append(run_ciw(duration, seed=i))
+        runs["simpy"].append(run_simpy_plain(duration, seed=i))
+    mu = 1 / PLAIN["service_mean"]
+    wait = theory.mmc_mean_wait(PLAIN["rate"], mu, PLAIN["workers"])
+    rows = []
+    for name, rs in runs.items():
+        jps = [r["jobs_per_wall_second"] for r in rs]
+        rows.append(
+            {
+                "system": name,
+                "jobs/wall-s": _median(jps),
+                "min": min(jps),
+                "max": max(jps),
+                "sim-s/wall-s": _median([r["sim_seconds_per_wall_second"] for r in rs]),
+                "throughput": _median([r["throughput"] for r in rs]),
+                "mean wait ms": 1000 * _median([r["mean_wait"] for r in rs]),
+                "Erlang C ms": 1000 * wait,
+            }
+        )
+    sq = [r["jobs_per_wall_second"] for r in runs["simqueue"]]
+    ratios_ciw = [a / b["jobs_per_wall_second"] for a, b in zip(sq, runs["ciw"], strict=True)]
+    ratios_simpy = [a / b["jobs_per_wall_second"] for a, b in zip(sq, runs["simpy"], strict=True)]
+    return {
+        "duration": duration,
+        "runs": runs,
+        "rows": rows,
+        "erlang_c_mean_wait": wait,
+        "ratio_vs_ciw": _spread(ratios_ciw),
+        "ratio_vs_simpy": _spread(ratios_simpy),
+    }
+
+
+def bench_profiles(duration: float) -> dict[str, Any]:
+    """cProfile of one simqueue run and one SimPy run of the reference model."""
+    out = {}
+    sim = Simulation(reference_config(0))
+    out["simqueue"] = profile_call(lambda: sim.run_until(duration), top=20)
+    sim.close()
+    out["simpy"] = profile_call(
+        lambda: run_simpy_reference(duration=duration, seed=0, **REFERENCE), top=20
+    )
+    for p in out.values():
+        p["duration"] = duration
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_simulation", description=__doc__
+    )
+    parser.add_argument("--quick", action="store_true", help="100 simulated s, one run")
+    parser.add_argument("--no-write", action="store_true", help="do not update results.json")
+    args = parser.parse_args(argv)
+    quick = args.quick or is_quick(argv if argv is not None else sys.argv[1:])
     duration = 100.0 if quick else 1000.0
     repeat = 1 if quick else 3
+    started = time.perf_counter()
+    load_before = _load()
     rows = []
     ratios = []
-    results: dict[str, Any] = {"duration": duration, "runs": []}
+    results: dict[str, Any] = {"quick": quick, "duration": duration, "runs": []}
     for i in range(repeat):
         sq = run_simqueue(duration, seed=i)
         sp = run_simpy(duration, seed=i)
@@ -133,17 +280,50 @@ def main() -> dict[str, Any]:
     walls = [run_simqueue(60.0, seed=i)["wall_seconds"] for i in range(5)]
     results["sixty_seconds_wall"] = {"median": _median(walls), "min": min(walls), "max": max(walls)}
     results["ratio"] = {"median": _median(ratios), "min": min(ratios), "max": max(ratios)}
+    results["target_ratio"] = 1.5
     print(
         f"\nsimqueue/SimPy jobs per wall-second: median {_median(ratios):.2f} "
-        f"(min {min(ratios):.2f}, max {max(ratios):.2f}); target >= 1.0, aim 1.5"
+        f"(min {min(ratios):.2f}, max {max(ratios):.2f}); target >= 1.5: "
+        f"{'met' if _median(ratios) >= 1.5 else 'NOT MET'}"
     )
     print(
         f"60 simulated seconds at 200 jobs/s: median {_median(walls):.3f} s wall (target < 0.3 s)"
     )
+    # Plain M/M/8: simqueue against Ciw and SimPy.
+    plain_duration = duration / 2
+    plain = bench_plain(plain_duration, repeat)
+    print_table(
+        plain["rows"],
+        title=f"plain M/M/8, {plain_duration:.0f} simulated s, median of {repeat} "
+        "(simqueue writes its WAL and snapshots; Ciw and SimPy write nothing)",
+    )
+    rc, rs = plain["ratio_vs_ciw"], plain["ratio_vs_simpy"]
+    print(
+        f"simqueue/Ciw {rc['median']:.2f} (min {rc['min']:.2f}, max {rc['max']:.2f}); "
+        f"simqueue/SimPy {rs['median']:.2f} (min {rs['min']:.2f}, max {rs['max']:.2f})"
+    )
+    results["plain"] = plain
+    prof = bench_profiles(duration / 10)
+    for name, p in prof.items():
+        print_profile(p, f"{name}, reference model, {duration / 10:.0f} simulated s", top=10)
+        p.pop("text", None)
+    results["profiles"] = prof
     results["simqueue_version"] = simqueue.__version__
-    write_results("simulation", results)
-    return results
+    results["load_average_before"] = load_before
+    results["load_average_after"] = _load()
+    results["seconds_total"] = time.perf_counter() - started
+    print(f"load average before {load_before}, after {results['load_average_after']}")
+    if not args.no_write:
+        write_results("simulation", results)
+    return 0
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

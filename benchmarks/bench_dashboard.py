@@ -1,0 +1,167 @@
+"""Dashboard latency: time from a slider change to a finished redraw.
+
+Run::
+
+    python -m benchmarks.bench_dashboard            # 12 slider changes
+    python -m benchmarks.bench_dashboard --quick    # 6 changes (or SIMQUEUE_BENCH_QUICK=1)
+
+:func:`simqueue.widgets.dashboard` (default settings: the original plan's defaults with
+Poisson(200) arrivals, 60 simulated seconds per run) is built once, which runs and draws the
+first time (reported apart: it builds the figure). Then sliders are moved from Python the way a
+drag ends, ``dash.sliders[name].value = v``, which fires the widget's observer: the simulation
+re-runs, the three panels are redrawn and the PNG is rendered. Two clocks are read per change:
+the dashboard's own ``last_timing`` (simulate, draw, total) and the wall time around the
+assignment (what the student waits for). Median, min and max against the 0.5 s target.
+
+A cProfile of one change shows where the time goes (simulation vs matplotlib). Results go to
+the ``dashboard`` section of ``benchmarks/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+from .common import is_quick, print_table, write_results
+from .profiling import print_profile, profile_call
+
+TARGET_S = 0.5
+
+# (slider, value): a drag across the workers range, then the other controls, then back
+CHANGES: list[tuple[str, Any]] = [
+    ("workers", 16),
+    ("workers", 32),
+    ("workers", 56),
+    ("workers", 64),
+    ("workers", 128),
+    ("workers", 4),
+    ("failure rate", 0.2),
+    ("task timeout", 1.0),
+    ("arrival rate", 300.0),
+    ("snapshot interval", 5.0),
+    ("fsync", "always"),
+    ("fsync", "batch"),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_dashboard", description=__doc__
+    )
+    parser.add_argument("--quick", action="store_true", help="6 changes instead of 12")
+    parser.add_argument("--no-write", action="store_true", help="do not update results.json")
+    args = parser.parse_args(argv)
+    quick = args.quick or is_quick(argv if argv is not None else sys.argv[1:])
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from simqueue.widgets import dashboard
+
+    load_before = _load()
+    started = time.perf_counter()
+    t0 = time.perf_counter()
+    dash = dashboard()
+    first = {"wall_s": time.perf_counter() - t0, **dash.last_timing}
+    changes = CHANGES[::2] if quick else CHANGES
+    rows = []
+    for name, value in changes:
+        runs = dash.runs
+        t0 = time.perf_counter()
+        dash.sliders[name].value = value
+        wall = time.perf_counter() - t0
+        if dash.last_error is not None:
+            raise RuntimeError(f"dashboard failed after {name}={value!r}: {dash.last_error!r}")
+        if dash.runs != runs + 1:
+            raise RuntimeError(f"setting {name}={value!r} did not re-run the dashboard")
+        t = dash.last_timing
+        s = dash.last_summary
+        rows.append(
+            {
+                "change": f"{name} = {value}",
+                "wall_s": wall,
+                "simulate_s": t["simulate"],
+                "draw_s": t["draw"],
+                "total_s": t["total"],
+                "completed": s.completed,
+                "events": s.attempts,
+                "met": wall <= TARGET_S,
+            }
+        )
+        print(f"  {name} = {value}: {wall:.3f} s", flush=True)
+    walls = [r["wall_s"] for r in rows]
+    stats = {
+        key: {
+            "median": statistics.median(r[key] for r in rows),
+            "min": min(r[key] for r in rows),
+            "max": max(r[key] for r in rows),
+        }
+        for key in ("wall_s", "simulate_s", "draw_s", "total_s")
+    }
+    within = sum(w <= TARGET_S for w in walls)
+    # Where one change's time goes: profile one more change (back to 8 workers).
+    prof = profile_call(
+        lambda: setattr(dash.sliders["workers"], "value", 8),
+        top=15,
+        shares={
+            "matplotlib": ("matplotlib/",),
+            "simqueue": ("simqueue/",),
+            "PIL/png": ("PIL/", "zlib"),
+        },
+    )
+    total = time.perf_counter() - started
+    print_table(
+        rows,
+        ["change", "wall_s", "simulate_s", "draw_s", "total_s", "completed", "met"],
+        f"slider change -> finished redraw ({dash.duration:.0f} simulated s per run)",
+    )
+    print(
+        f"\nfirst run (builds the figure): {first['wall_s']:.3f} s; "
+        f"per change: median {stats['wall_s']['median']:.3f} s "
+        f"(min {stats['wall_s']['min']:.3f}, max {stats['wall_s']['max']:.3f}); "
+        f"simulate median {stats['simulate_s']['median']:.3f} s, "
+        f"draw median {stats['draw_s']['median']:.3f} s; {within}/{len(rows)} within "
+        f"{TARGET_S} s; target median <= {TARGET_S} s: "
+        f"{'met' if stats['wall_s']['median'] <= TARGET_S else 'NOT MET'}"
+    )
+    print_profile(prof, "one slider change (workers = 8)", top=10)
+    shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in prof["shares"].items())
+    print(f"  own time by package: {shares}")
+    load_after = _load()
+    print(f"load average before {load_before}, after {load_after}; {total:.0f} s in all")
+    if not args.no_write:
+        prof.pop("text", None)
+        path = write_results(
+            "dashboard",
+            {
+                "quick": quick,
+                "target_s": TARGET_S,
+                "duration": dash.duration,
+                "first_run": first,
+                "changes": rows,
+                "stats": stats,
+                "within_target": within,
+                "target_met": stats["wall_s"]["median"] <= TARGET_S,
+                "profile": prof,
+                "load_average_before": load_before,
+                "load_average_after": load_after,
+                "seconds_total": total,
+            },
+        )
+        print(f"results: {path}")
+    return 0
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,453 @@
+"""Durable library throughput (no HTTP): simqueue's DurableQueue against SQLite-based queues.
+
+Run::
+
+    python -m benchmarks.bench_queue            # full sizes, median of 3 rounds
+    python -m benchmarks.bench_queue --quick    # smaller sizes (or SIMQUEUE_BENCH_QUICK=1)
+
+One *job* is the whole life of a unit of work through a durable queue, one call at a time, the
+way a worker loop does it: enqueue, dispatch (take the oldest pending job), complete. Every
+system runs on the real disk in a fresh directory under the system temp dir, with real fsync:
+
+* simqueue ``DurableQueue.open(d, durability="real", fsync=...)``: ``enqueue(Job)``,
+  ``dispatch(worker)``, ``complete(job_id, attempt)``, for each fsync policy. ``batch`` is
+  group commit by size only (``batch_size = 3 * B`` records = B jobs, ``flush_interval`` an
+  hour), so one fsync covers B jobs; the run ends with a ``sync()``.
+* persist-queue ``SQLiteAckQueue`` (``auto_commit=True``, the default, journal_mode=WAL):
+  ``put``, ``get``, ``ack`` per job: each its own durable transaction.
+* a plain ``sqlite3`` queue table (WAL mode, ``synchronous=FULL``): INSERT, an
+  ``UPDATE ... WHERE qid = (oldest pending) RETURNING`` (dispatch) and an UPDATE (complete).
+
+Equal-durability pairings (the same number of fsync points per job):
+
+========================  =====================================  ===========================
+durable when              simqueue                               sqlite3 table
+========================  =====================================  ===========================
+every op, before return    ``fsync="always"`` (3 fsyncs per job)  autocommit: a commit per
+                                                                 statement (3 per job)
+group commit of B jobs    ``fsync="batch"``, batch = B jobs      one transaction per B jobs
+reaches the OS only       ``fsync="never"``                      ``synchronous=OFF``
+========================  =====================================  ===========================
+
+And the disk's own limit: a bare loop appending 64 bytes to a file and fsync-ing it (also with
+``fdatasync``, and overwriting a pre-written file with ``fdatasync``, which is closer to what
+SQLite does with its WAL file). With
+``"always"`` a job needs ``fsyncs_per_job`` fsyncs, so ``bare_rate / fsyncs_per_job`` jobs/s
+is the ceiling; the ratio of what ``"always"`` achieves to that ceiling is reported.
+
+Targets (reported as ratios in the same run, never asserted): group commit >= 20x
+SQLiteAckQueue; each pairing >= the sqlite3 table; ``"always"`` within 2x of the ceiling
+(ratio >= 0.5). Results go to the ``queue`` section of ``benchmarks/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from simqueue import DurableQueue, Job
+
+from .common import is_quick, print_table, rate, temp_dir, write_results
+from .profiling import print_profile, profile_call
+
+GROUP_JOBS = 100  # B: jobs per group commit in the headline pairing
+
+
+# ------------------------------------------------------------------------------- simqueue
+def run_simqueue(n: int, policy: str, group_jobs: int = GROUP_JOBS) -> dict[str, Any]:
+    with temp_dir() as d:
+        q = DurableQueue.open(
+            d,
+            fsync=policy,
+            durability="real",
+            batch_size=3 * group_jobs,
+            flush_interval=3600.0,  # group commit by size only: exactly B jobs per fsync
+        )
+        try:
+            f0 = q.fs.stats.fsyncs
+            t0 = time.perf_counter()
+            _simqueue_loop(q, n)
+            if policy == "batch":
+                q.sync()
+            elif policy == "never":
+                q.flush()
+            dt = time.perf_counter() - t0
+            fsyncs = q.fs.stats.fsyncs - f0
+            done = q.counts()["completed"]
+        finally:
+            q.close()
+    if done != n:
+        raise RuntimeError(f"simqueue completed {done} of {n} jobs")
+    return {"seconds": dt, "fsyncs": fsyncs}
+
+
+def _simqueue_loop(q: DurableQueue, n: int) -> None:
+    enqueue, dispatch, complete = q.enqueue, q.dispatch, q.complete
+    for i in range(n):
+        enqueue(Job(f"job-{i:08d}", {"n": i}))
+        job = dispatch(0)
+        complete(job.id, job.attempt)
+
+
+# ------------------------------------------------------------------------------- persist-queue
+def run_persist_queue(n: int) -> dict[str, Any]:
+    import persistqueue
+
+    with temp_dir() as d:
+        q = persistqueue.SQLiteAckQueue(os.path.join(d, "pq"), auto_commit=True)
+        try:
+            t0 = time.perf_counter()
+            for i in range(n):
+                q.put({"id": f"job-{i:08d}", "payload": {"n": i}})
+                item = q.get(block=False)
+                q.ack(item)
+            dt = time.perf_counter() - t0
+            done = q.acked_count()
+        finally:
+            q.close()
+    if done != n:
+        raise RuntimeError(f"SQLiteAckQueue acked {done} of {n} jobs")
+    return {"seconds": dt, "fsyncs": None}
+
+
+# ------------------------------------------------------------------------------- sqlite3 table
+SCHEMA = """
+CREATE TABLE jobs (
+    qid INTEGER PRIMARY KEY,          -- FIFO order
+    id TEXT NOT NULL UNIQUE,
+    payload TEXT,
+    state INTEGER NOT NULL,           -- 0 pending, 1 in flight, 2 completed
+    attempt INTEGER NOT NULL,
+    worker INTEGER,
+    deadline REAL
+);
+CREATE INDEX pending ON jobs(qid) WHERE state = 0;
+"""
+SQL_ENQUEUE = "INSERT INTO jobs (id, payload, state, attempt) VALUES (?, ?, 0, 0)"
+SQL_DISPATCH = (
+    "UPDATE jobs SET state = 1, attempt = attempt + 1, worker = ?, deadline = ? "
+    "WHERE qid = (SELECT qid FROM jobs WHERE state = 0 ORDER BY qid LIMIT 1) "
+    "RETURNING id, attempt, payload"
+)
+SQL_COMPLETE = "UPDATE jobs SET state = 2 WHERE id = ? AND attempt = ? AND state = 1"
+
+
+def open_table(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)  # autocommit: we say BEGIN ourselves
+    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if mode.lower() != "wal":
+        raise RuntimeError(f"sqlite refused WAL mode ({mode})")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+def run_sqlite(n: int, group_jobs: int | None, synchronous: str = "FULL") -> dict[str, Any]:
+    """``group_jobs=None``: autocommit, every statement its own durable transaction. Otherwise
+    one ``BEGIN ... COMMIT`` per ``group_jobs`` jobs (all their statements)."""
+    with temp_dir() as d:
+        conn = open_table(os.path.join(d, "queue.db"), synchronous)
+        try:
+            ex = conn.execute
+            t0 = time.perf_counter()
+            in_txn = False
+            for i in range(n):
+                if group_jobs is not None and not in_txn:
+                    ex("BEGIN")
+                    in_txn = True
+                ex(SQL_ENQUEUE, (f"job-{i:08d}", json.dumps({"n": i})))
+                # fetchall: the statement must run to completion to commit (autocommit)
+                job_id, attempt, _payload = ex(SQL_DISPATCH, (0, time.time() + 3.0)).fetchall()[0]
+                ex(SQL_COMPLETE, (job_id, attempt))
+                if in_txn and (i + 1) % group_jobs == 0:
+                    ex("COMMIT")
+                    in_txn = False
+            if in_txn:
+                ex("COMMIT")
+            dt = time.perf_counter() - t0
+            done = ex("SELECT count(*) FROM jobs WHERE state = 2").fetchone()[0]
+        finally:
+            conn.close()
+    if done != n:
+        raise RuntimeError(f"sqlite3 table completed {done} of {n} jobs")
+    return {"seconds": dt, "fsyncs": None}
+
+
+# ------------------------------------------------------------------------------- bare fsync
+def run_bare_fsync(n: int, mode: str = "append+fsync") -> dict[str, Any]:
+    """The disk's own limit: ``n`` times write 64 bytes and sync.
+
+    ``append+fsync`` (the reference: what a growing log does), ``append+fdatasync``, and
+    ``overwrite+fdatasync``: ``pwrite`` into a file written and synced beforehand, so no write
+    changes its size (roughly what SQLite does with a WAL file it reuses; SQLite syncs with
+    ``fdatasync`` on Linux)."""
+    with temp_dir() as d:
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode.startswith("append") else 0)
+        fd = os.open(os.path.join(d, "bare.log"), flags, 0o644)
+        chunk = b"x" * 64
+        try:
+            if mode.startswith("overwrite"):
+                os.write(fd, b"\0" * (64 * n + 4096))
+            os.fsync(fd)
+            write, pwrite = os.write, os.pwrite
+            sync = os.fdatasync if mode.endswith("fdatasync") else os.fsync
+            t0 = time.perf_counter()
+            if mode.startswith("append"):
+                for _ in range(n):
+                    write(fd, chunk)
+                    sync(fd)
+            else:
+                for i in range(n):
+                    pwrite(fd, chunk, 64 * i)
+                    sync(fd)
+            dt = time.perf_counter() - t0
+        finally:
+            os.close(fd)
+    return {"seconds": dt, "fsyncs": n}
+
+
+# ------------------------------------------------------------------------------- the suite
+def systems(quick: bool) -> list[tuple[str, str, int, Callable[[int], dict[str, Any]]]]:
+    """(name, pairing, jobs, run) for every system; sizes keep each run around 0.3-2 s."""
+    slow = 300 if quick else 1500  # bounded by fsync latency (~3 fsyncs per job)
+    mid = 3000 if quick else 20_000
+    fast = 5000 if quick else 30_000
+    groups = [GROUP_JOBS] if quick else [10, GROUP_JOBS]
+    out: list[tuple[str, str, int, Callable[[int], dict[str, Any]]]] = [
+        ("bare append+fsync (64 B)", "disk", 3 * slow, run_bare_fsync),
+        (
+            "bare append+fdatasync (64 B)",
+            "disk",
+            3 * slow,
+            lambda n: run_bare_fsync(n, "append+fdatasync"),
+        ),
+        (
+            "bare overwrite+fdatasync (64 B)",
+            "disk",
+            3 * slow,
+            lambda n: run_bare_fsync(n, "overwrite+fdatasync"),
+        ),
+        ('simqueue fsync="always"', "every op", slow, lambda n: run_simqueue(n, "always")),
+        ("sqlite3 table, autocommit", "every op", slow, lambda n: run_sqlite(n, None)),
+        ("persist-queue SQLiteAckQueue", "every op", slow, run_persist_queue),
+    ]
+    for b in groups:
+        out.append(
+            (
+                f'simqueue fsync="batch", {b} jobs/fsync',
+                f"group of {b}",
+                mid if b >= 100 else slow * 4,
+                lambda n, b=b: run_simqueue(n, "batch", b),
+            )
+        )
+        out.append(
+            (
+                f"sqlite3 table, 1 txn per {b} jobs",
+                f"group of {b}",
+                mid if b >= 100 else slow * 4,
+                lambda n, b=b: run_sqlite(n, b),
+            )
+        )
+    out.append(('simqueue fsync="never"', "OS only", fast, lambda n: run_simqueue(n, "never")))
+    out.append(
+        ("sqlite3 table, synchronous=OFF", "OS only", fast, lambda n: run_sqlite(n, None, "OFF"))
+    )
+    return out
+
+
+def _row(name: str, pairing: str, n: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    secs = [r["seconds"] for r in runs]
+    med = statistics.median(secs)
+    fsyncs = runs[0]["fsyncs"]
+    unit = "fsyncs" if pairing == "disk" else "jobs"
+    return {
+        "system": name,
+        "pairing": pairing,
+        unit: n,
+        "per_s": rate(n, med),
+        "per_s_min": rate(n, max(secs)),
+        "per_s_max": rate(n, min(secs)),
+        "us_each": med / n * 1e6,
+        "fsyncs_per_job": fsyncs / n if fsyncs is not None and unit == "jobs" else None,
+        "median_s": med,
+        "runs_s": secs,
+    }
+
+
+def _find(rows: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
+    for r in rows:
+        if r["system"].startswith(prefix):
+            return r
+    raise KeyError(prefix)
+
+
+def headline(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The target ratios, each from rows measured in the same run."""
+    bare = _find(rows, "bare append+fsync")
+    always = _find(rows, 'simqueue fsync="always"')
+    batch = _find(rows, f'simqueue fsync="batch", {GROUP_JOBS} ')
+    pq = _find(rows, "persist-queue")
+    ceiling = bare["per_s"] / always["fsyncs_per_job"]
+    out: dict[str, Any] = {
+        "bare_fsyncs_per_s": bare["per_s"],
+        "always_fsyncs_per_job": always["fsyncs_per_job"],
+        "always_ceiling_jobs_per_s": ceiling,
+        # what group commit makes of the disk: jobs made durable per bare-fsync time
+        "batch_jobs_per_bare_fsync": batch["per_s"] / bare["per_s"],
+        # how much cheaper a sync is when the file does not grow (SQLite's WAL), on this disk
+        "overwrite_fdatasync_over_append_fsync": (
+            _find(rows, "bare overwrite+fdatasync")["per_s"] / bare["per_s"]
+        ),
+        "ratios": {},
+    }
+    ratios = out["ratios"]
+    ratios["batch_over_sqliteackqueue"] = {
+        "value": batch["per_s"] / pq["per_s"],
+        "target": 20.0,
+        "what": f'simqueue "batch" ({GROUP_JOBS} jobs/fsync) / SQLiteAckQueue, jobs/s',
+    }
+    ratios["always_over_ceiling"] = {
+        "value": always["per_s"] / ceiling,
+        "target": 0.5,
+        "what": 'simqueue "always" / (bare fsyncs/s / fsyncs per job)',
+    }
+    for r in rows:
+        if not r["system"].startswith("simqueue"):
+            continue
+        twin = next(
+            (
+                t
+                for t in rows
+                if t["pairing"] == r["pairing"] and t["system"].startswith("sqlite3 table")
+            ),
+            None,
+        )
+        if twin is None:
+            continue
+        key = "pairing_" + r["pairing"].replace(" ", "_")
+        ratios[key] = {
+            "value": r["per_s"] / twin["per_s"],
+            "target": 1.0,
+            "what": f"{r['system']} / {twin['system']}",
+        }
+    for v in ratios.values():
+        v["met"] = v["value"] >= v["target"]
+    return out
+
+
+def profiles(quick: bool) -> dict[str, Any]:
+    """Where the time of one job goes: cProfile of the ``always`` and ``batch`` loops alone
+    (queue opened and removed outside the profile)."""
+    n_always = 200 if quick else 500
+    n_batch = 2000 if quick else 10_000
+    out = {}
+    for policy, n in (("always", n_always), ("batch", n_batch)):
+        with temp_dir() as d:
+            q = DurableQueue.open(
+                d,
+                fsync=policy,
+                durability="real",
+                batch_size=3 * GROUP_JOBS,
+                flush_interval=3600.0,
+            )
+            try:
+                p = profile_call(
+                    lambda q=q, n=n: (_simqueue_loop(q, n), q.sync()),
+                    top=12,
+                    shares={"fsync": ("posix.fsync",), "write": ("posix.write",)},
+                )
+            finally:
+                q.close()
+        p["jobs"] = n
+        p["fsync_share"] = p["shares"]["fsync"]
+        out[policy] = p
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_queue", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (median, min, max)")
+    parser.add_argument("--no-write", action="store_true", help="do not update results.json")
+    args = parser.parse_args(argv)
+    quick = args.quick or is_quick(argv if argv is not None else sys.argv[1:])
+    try:
+        import persistqueue  # noqa: F401
+    except ImportError:
+        print("persist-queue is not installed: pip install -e '.[bench]'")
+        return 1
+    load_before = _load()
+    plan = systems(quick)
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name, *_ in plan}
+    started = time.perf_counter()
+    # Rounds interleave the systems, so a burst of load on the shared machine hits them all.
+    for rnd in range(args.repeat):
+        for name, _pairing, n, run in plan:
+            results[name].append(run(n))
+        print(f"  round {rnd + 1}/{args.repeat} done", flush=True)
+    rows = [_row(name, pairing, n, results[name]) for name, pairing, n, _ in plan]
+    head = headline(rows)
+    prof = profiles(quick)
+    total = time.perf_counter() - started
+    cols = ["system", "pairing", "jobs", "fsyncs", "per_s", "per_s_min", "per_s_max", "us_each"]
+    cols.append("fsyncs_per_job")
+    print_table(
+        rows,
+        cols,
+        f"durable queue: enqueue + dispatch + complete per job (median of "
+        f"{args.repeat}; per_s = jobs/s, or fsyncs/s for the bare loop)",
+    )
+    print(
+        f'\nceiling for "always": {head["bare_fsyncs_per_s"]:,.0f} bare fsyncs/s / '
+        f"{head['always_fsyncs_per_job']:.2f} fsyncs per job = "
+        f"{head['always_ceiling_jobs_per_s']:,.0f} jobs/s; group commit makes "
+        f"{head['batch_jobs_per_bare_fsync']:.1f} durable jobs out of each bare fsync's time"
+    )
+    for key, v in head["ratios"].items():
+        print(
+            f"  {key:34s} {v['value']:8.2f}  target >= {v['target']:<5g} "
+            f"{'met' if v['met'] else 'NOT MET'}   ({v['what']})"
+        )
+    for policy, p in prof.items():
+        print_profile(p, f'simqueue fsync="{policy}", {p["jobs"]} jobs', top=8)
+        print(f"  share of own time in os.fsync: {100 * p['fsync_share']:.0f}%")
+    load_after = _load()
+    print(f"\nload average before {load_before}, after {load_after}; {total:.0f} s in all")
+    if not args.no_write:
+        for p in prof.values():
+            p.pop("text", None)
+        path = write_results(
+            "queue",
+            {
+                "quick": quick,
+                "repeat": args.repeat,
+                "group_jobs": GROUP_JOBS,
+                "disk": "system temp dir",
+                "load_average_before": load_before,
+                "load_average_after": load_after,
+                "seconds_total": total,
+                "rows": rows,
+                "headline": head,
+                "profiles": prof,
+            },
+        )
+        print(f"results: {path}")
+    return 0
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
