@@ -762,7 +762,9 @@ class DurableQueue:
         if out is None:
             return None
         rec = self._jobs[out[0]]
-        return Job(rec.id, decode_payload(rec.payload_raw), rec.timeout, rec.attempt, rec.deadline)
+        return Job._stored(
+            rec.id, decode_payload(rec.payload_raw), rec.timeout, rec.attempt, rec.deadline
+        )
 
     def dispatch_raw(self, worker: int) -> tuple[str, int, float] | None:
         """Like :meth:`dispatch`, returning ``(job_id, attempt, deadline)`` without decoding
