@@ -26,9 +26,11 @@ test: lint
 bench: $(INSTALLED)
 	MPLBACKEND=Agg $(PY) -m benchmarks
 
-# The full crash-consistency campaign (docs/reliability.md); a bounded version runs in `make test`.
+# The full crash-consistency campaign and the kill -9 loop of real servers (docs/reliability.md);
+# bounded versions run in `make test`.
 crashtest: $(INSTALLED)
 	$(PY) -m simqueue.crashsim --json exports/crashtest.json
+	$(PY) -m simqueue.killtest --kills 50 --json exports/killtest.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis exports

@@ -72,6 +72,20 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    """JSON numbers such as ``1e400`` parse as infinity, which no payload can store."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {_brief(text)} is out of range")
+    return value
+
+
+def _brief(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut short: an error message stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def parse_jobs_text(text: str | bytes, source: str) -> list[Job]:
     """Jobs from the original demo's format, ``[{"id", "payload", "timeout_ms"}]``."""
     if isinstance(text, bytes):
@@ -82,7 +96,9 @@ def parse_jobs_text(text: str | bytes, source: str) -> list[Job]:
     if not text.strip():
         raise JobFileError(f"{source}: is empty; expected a JSON list of jobs {_JOB_SHAPE}")
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise JobFileError(f"{source}: cannot read: JSON nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise JobFileError(
             f"{source}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -110,12 +126,16 @@ def parse_jobs(data: Any, source: str) -> list[Job]:
             raise JobFileError(f"{where}: has no id")
         job_id = item["id"]
         if not isinstance(job_id, str) or not job_id:
-            raise JobFileError(f"{where}: id must be a non-empty string; got {job_id!r}")
-        where = f"{source}: job #{n} (id {job_id!r})"
+            raise JobFileError(f"{where}: id must be a non-empty string; got {_brief(job_id)}")
+        where = f"{source}: job #{n} (id {_brief(job_id)})"
+        try:
+            job_id.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate such as "\ud800": JSON allows it, UTF-8 not
+            raise JobFileError(f"{where}: id is not valid Unicode (a lone surrogate)") from None
         unknown = sorted(set(item) - set(JOB_FIELDS))
         if unknown:
             raise JobFileError(
-                f"{where}: unknown field {unknown[0]!r} (a job has {', '.join(JOB_FIELDS)})"
+                f"{where}: unknown field {_brief(unknown[0])} (a job has {', '.join(JOB_FIELDS)})"
             )
         if job_id in seen:
             raise JobFileError(f"{where}: duplicate id (also job #{seen[job_id]})")
@@ -126,18 +146,25 @@ def parse_jobs(data: Any, source: str) -> list[Job]:
                 f"{where}: payload must be a JSON object; got a {_json_type(payload)}"
             )
         timeout_ms = item.get("timeout_ms")
-        if timeout_ms is not None and (
-            isinstance(timeout_ms, bool)
-            or not isinstance(timeout_ms, int | float)
-            or not math.isfinite(timeout_ms)
-            or timeout_ms <= 0
-        ):
-            raise JobFileError(f"{where}: timeout_ms must be a positive number; got {timeout_ms!r}")
+        if timeout_ms is not None and not _positive_number(timeout_ms):
+            raise JobFileError(
+                f"{where}: timeout_ms must be a positive number; got {_brief(timeout_ms)}"
+            )
         try:
             jobs.append(Job(job_id, payload, None if timeout_ms is None else timeout_ms / 1000))
         except ValueError as exc:
             raise JobFileError(f"{where}: {exc}") from None
     return jobs
+
+
+def _positive_number(value: Any) -> bool:
+    """A finite number > 0 that fits a float (JSON integers have no size limit)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value) and value > 0
+    except OverflowError:
+        return False
 
 
 def _json_type(value: Any) -> str:
@@ -299,7 +326,10 @@ class Server:
         self._dispatching = True
         self._committing = True
         for w in range(c.workers):
-            t = threading.Thread(target=self._worker_loop, args=(w,), name=f"worker-{w}")
+            # guarded like the loops: an unexpected error stops the server, it does not
+            # silently cost a worker (a poison job would otherwise take them all, one by one)
+            work = self._guard(lambda w=w: self._worker_loop(w))
+            t = threading.Thread(target=work, name=f"worker-{w}")
             t.daemon = True
             self._workers.append(t)
         loops = [("committer", self._commit_loop), ("timeouts", self._timeout_loop)]
@@ -598,14 +628,15 @@ class Server:
         c = self.config
         payload = job.payload or {}
         sleep_ms = payload.get("sleep_ms")
-        if (
-            isinstance(sleep_ms, int | float)
-            and not isinstance(sleep_ms, bool)
-            and math.isfinite(sleep_ms)
-            and sleep_ms >= 0
-        ):
-            service = sleep_ms / 1000.0
-        else:
+        service = None
+        if isinstance(sleep_ms, int | float) and not isinstance(sleep_ms, bool):
+            try:
+                service = sleep_ms / 1000.0
+            except OverflowError:  # an integer past float range: longer than any deadline
+                service = math.inf if sleep_ms > 0 else None
+            if service is not None and not service >= 0:  # negative (or NaN): not a duration
+                service = None
+        if service is None:
             service = c.service_time.sample(self._service_rng)
         fails = self._failure_rng.random() < c.failure_rate or payload.get("fail") is True
         hangs = c.hang_rate > 0 and self._failure_rng.random() < c.hang_rate
@@ -801,6 +832,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._send_json(400, {"error": "the request path is not valid UTF-8", "status": 400})
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        except TimeoutError:
+            raise  # a stalled client: http.server drops the connection
+        except Exception as exc:  # a bug: answer (JSON, 500) instead of dropping the connection
+            self.server.app.log(f"simqueue: error answering {method} {self.path!r}: {exc!r}")
+            self.close_connection = True
+            self._send_json(500, {"error": f"internal error: {exc!r}", "status": 500})
 
     def _get_only(self, method: str, path: str) -> None:
         if method not in ("GET", "HEAD"):
@@ -814,6 +851,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if raw is None:
             self.close_connection = True
             raise ApiError(411, "POST /jobs needs a Content-Length header")
+        if len(set(self.headers.get_all("Content-Length"))) > 1:  # which one frames the body?
+            self.close_connection = True
+            raise ApiError(400, "conflicting Content-Length headers")
         try:
             length = int(raw)
             if length < 0:
@@ -830,7 +870,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 "(max_body_bytes): send the jobs in smaller batches",
                 max_body_bytes=limit,
             )
-        body = self.rfile.read(length)
+        try:
+            body = self.rfile.read(length)
+        except TimeoutError:  # headers, then silence: answer and free this thread
+            self.close_connection = True
+            raise ApiError(
+                408, f"request body not received within {self.timeout:g} s; closing"
+            ) from None
         if len(body) < length:
             self.close_connection = True
             raise ApiError(400, f"request body ended after {len(body)} of {length} bytes")

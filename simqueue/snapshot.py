@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -276,8 +277,16 @@ def write_chunk(fs: FileSystem, snap_dir: str, last_seq: int, body: bytes) -> di
     }
 
 
+_CHUNK_NAME = re.compile(r"^" + re.escape(CHUNK_PREFIX) + r"\d{20}" + re.escape(CHUNK_SUFFIX) + "$")
+
+
 def read_chunk_body(fs: FileSystem, snap_dir: str, meta: dict[str, Any]) -> bytes:
-    path = os.path.join(snap_dir, meta["name"])
+    name = meta["name"]
+    # A snapshot names files to read: only a chunk name of our own shape may become a path, so a
+    # damaged or hostile snapshot cannot point the reader at a directory or outside snap_dir.
+    if not isinstance(name, str) or not _CHUNK_NAME.match(name):
+        raise CorruptSnapshotError(snap_dir, f"snapshot lists a chunk with a bad name {name!r:.60}")
+    path = os.path.join(snap_dir, name)
     try:
         data = fs.read_bytes(path)
     except FileNotFoundError:

@@ -11,7 +11,7 @@ import json
 import socket
 
 import pytest
-from serverutil import call, counts, free_port, in_process, jobs, request
+from serverutil import call, counts, free_port, in_process, jobs, request, wait_until
 
 from simqueue.cli import ExitCode, main
 
@@ -36,6 +36,39 @@ BAD_FILES = {
     "unknown_field": ('[{"id": "a", "priority": 1}]', "unknown field 'priority'"),
     "nan_payload": ('[{"id": "a", "payload": {"x": NaN}}]', "NaN is not valid JSON"),
     "not_utf8": (b'[{"id": "\xff"}]', "not UTF-8"),
+    # added by the bad-input campaign (docs/reliability.md, "Bad input")
+    "top_level_number": ("42", "expected a JSON list of jobs"),
+    "top_level_string": ('"jobs"', "got a string"),
+    "top_level_null": ("null", "got a null"),
+    "trailing_garbage": ('[{"id": "a"}] [', "not valid JSON: Extra data"),
+    "id_null": ('[{"id": null}]', "id must be a non-empty string; got None"),
+    "id_list": ('[{"id": ["a"]}]', "id must be a non-empty string; got ['a']"),
+    "payload_number": (
+        '[{"id": "a", "payload": 5}]',
+        "payload must be a JSON object; got a number",
+    ),
+    "payload_bool": (
+        '[{"id": "a", "payload": true}]',
+        "payload must be a JSON object; got a boolean",
+    ),
+    "latin1_bytes": (b'[{"id": "caf\xe9"}]', "not UTF-8 text (byte offset 12)"),
+    "utf16": ('[{"id": "a"}]'.encode("utf-16"), "not UTF-8 text (byte offset 0)"),
+    "binary_garbage": (bytes(range(256)), "not UTF-8"),
+    "nul_bytes": (b"\x00" * 64, "not valid JSON"),
+    "utf8_bom": (b'\xef\xbb\xbf[{"id": "a"}]', "Unexpected UTF-8 BOM"),
+    # bugs found here (each answered with no HTTP response at all, or a traceback, before)
+    "nested_too_deep": ("[" * 3000, "JSON nested too deeply"),
+    "payload_nested_too_deep": (
+        '[{"id": "a", "payload": {"x": ' + "[" * 1900 + "]" * 1900 + "}}]",
+        "JSON nested too deeply",
+    ),
+    "number_out_of_range": ('[{"id": "a", "payload": {"x": -1e400}}]', "'-1e400' is out of range"),
+    "lone_surrogate_id": ('[{"id": "\\ud800"}]', "id is not valid Unicode (a lone surrogate)"),
+    "timeout_huge_integer": (
+        '[{"id": "a", "timeout_ms": 1' + "0" * 400 + "}]",
+        "timeout_ms must be a positive number; got 1000",
+    ),
+    "id_too_long": ('[{"id": "' + "x" * 3000 + '"}]', "is longer than 1024 bytes"),
 }
 
 
@@ -195,3 +228,61 @@ def test_bad_handler_spec(tmp_path, capsys) -> None:
         code = main(["run", "--data-dir", str(tmp_path / "q"), "--handler", spec])
         assert code == ExitCode.USAGE
         assert fragment in one_line(capsys.readouterr().err)
+
+
+# ---------------------------------------------------------------------------------- campaign
+def test_error_messages_stay_one_short_line() -> None:
+    """A megabyte id or value is named by its start, not echoed whole (regression)."""
+    from simqueue.server import JobFileError, parse_jobs_text
+
+    for text in (
+        '[{"id": "' + "x" * 100_000 + '"}]',
+        '[{"id": [' + "1," * 50_000 + "1]}]",
+        '[{"id": "a", "timeout_ms": "' + "y" * 100_000 + '"}]',
+        '[{"id": "a", "' + "k" * 100_000 + '": 1}]',
+    ):
+        with pytest.raises(JobFileError) as info:
+            parse_jobs_text(text, "f.json")
+        msg = str(info.value)
+        assert len(msg) < 250 and "\n" not in msg and "..." in msg, msg
+
+
+def test_huge_payload_within_the_limit_is_stored_intact(tmp_path, capsys) -> None:
+    blob = "".join(chr(0x41 + i % 26) for i in range(3 * 1024 * 1024))  # 3 MiB
+    body = [{"id": "big", "payload": {"blob": blob, "n": 1}}, {"id": "small"}]
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(body))
+    d = tmp_path / "q"
+    with in_process(d, workers=1) as srv:
+        assert main(["enqueue", "--file", str(path), "--url", srv.url]) == 0
+        assert "enqueued 2 job(s)" in capsys.readouterr().out
+        assert call(srv.url, "GET", "/jobs/big")[1]["payload"]["blob"] == blob
+    with in_process(d, workers=1) as srv:  # and after a restart (snapshot + WAL)
+        status, job = call(srv.url, "GET", "/jobs/big")
+        assert status == 200 and job["payload"] == {"blob": blob, "n": 1}
+
+
+def test_a_payload_the_worker_cannot_read_does_not_kill_the_workers(tmp_path) -> None:
+    """Regression: ``sleep_ms`` past float range raised OverflowError in a worker thread, which
+    died silently; the job timed out, the next worker took it and died too."""
+    huge = int("1" + "0" * 400)
+    with in_process(tmp_path / "q", workers=2, task_timeout=0.2, max_retry=1) as srv:
+        bad = [{"id": "poison", "payload": {"sleep_ms": huge}}]
+        bad += [{"id": "negative", "payload": {"sleep_ms": -huge}}]
+        assert call(srv.url, "POST", "/jobs", bad)[0] == 200
+        assert call(srv.url, "POST", "/jobs", jobs(20))[0] == 200
+        wait_until(lambda: counts(srv.url)["completed"] == 21, timeout=30, what="the others")
+        wait_until(lambda: counts(srv.url)["dead"] == 1, timeout=30, what="poison to time out")
+        assert call(srv.url, "GET", "/jobs/poison")[1]["reason"] == "timeout"
+        assert srv.fatal is None and all(t.is_alive() for t in srv._workers)
+
+
+def test_an_internal_error_is_a_json_500_and_the_server_carries_on(server, monkeypatch) -> None:
+    def broken(job_id: str) -> dict:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(server, "job", broken)
+    status, headers, raw = request(server.url, "GET", "/jobs/job-1")
+    assert status == 500 and headers["Content-Type"] == "application/json"
+    assert json.loads(raw) == {"error": "internal error: RuntimeError('boom')", "status": 500}
+    assert sum(counts(server.url).values()) >= 3

@@ -45,6 +45,11 @@ def test_counters_follow_what_the_server_did(tmp_path) -> None:
         ]
         assert call(srv.url, "POST", "/jobs", body)[0] == 200
         wait_until(lambda: finished(srv.url, 22), what="all jobs to finish")
+        # the last transition is visible before its group commit: wait for that fsync, or it
+        # may land between the two reads below (seen as fsyncs 4 in /metrics, 5 in /status)
+        wait_until(
+            lambda: (seq := srv.status()["seq"])["durable"] == seq["last"], what="the last fsync"
+        )
         status, headers, raw = request(srv.url, "GET", "/metrics")
         assert status == 200 and headers["Content-Type"] == CONTENT_TYPE
         got = samples(raw.decode())

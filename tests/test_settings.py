@@ -110,6 +110,43 @@ BAD = [
     ("workers: 1\nworkers: 2\n", "duplicate key 'workers'"),
     ("workers: [1\n", "invalid YAML at line"),
     ("- workers\n", "a config file must be a mapping"),
+    # negative or zero values, wrong types (the bad-input campaign, docs/reliability.md)
+    ("max_retry: -1\n", "key 'max_retry': must be >= 0; got -1"),
+    ("batch_size: 0\n", "key 'batch_size': must be >= 1; got 0"),
+    ("segment_bytes: 0\n", "key 'segment_bytes': must be >= 4096; got 0"),
+    ("seed: -1\n", "key 'seed': must be >= 0; got -1"),
+    ("workers: -3\n", "key 'workers': must be between 1 and 100000; got -3"),
+    ("failure_rate: -0.1\n", "key 'failure_rate': must be non-negative; got -0.1"),
+    ("hang_rate: 2\n", "key 'hang_rate': must be between 0 and 1; got 2"),
+    ("flush_interval: -1\n", "key 'flush_interval': must be non-negative; got -1"),
+    ("backoff: -1\n", "key 'backoff': must be non-negative; got -1"),
+    ("restart_delay: -1\n", "key 'restart_delay': must be non-negative"),
+    ("snapshot_interval: 0\n", "key 'snapshot_interval': must be positive; got 0"),
+    ("metrics_interval: 0\n", "key 'metrics_interval': must be positive; got 0"),
+    ("task_timeout: 0ms\n", "key 'task_timeout': must be positive; got 0.0"),
+    ("task_timeout: -2s\n", "key 'task_timeout': must be a number of seconds or a duration"),
+    ("task_timeout: .nan\n", "key 'task_timeout': must be a finite number; got nan"),
+    ("task_timeout: .inf\n", "key 'task_timeout': must be a finite number; got inf"),
+    ("server:\n  max_body_bytes: 0\n", "key 'server.max_body_bytes': must be >= 1024; got 0"),
+    ("server:\n  max_body_bytes: -5\n", "key 'server.max_body_bytes': must be >= 1024"),
+    ("server:\n  grace: -1\n", "key 'server.grace': must be non-negative; got -1"),
+    ("server:\n  port: -1\n", "key 'server.port': must be between 0 and 65535; got -1"),
+    ("scenario:\n  jobs: -5\n", "key 'scenario.jobs': must be between 0 and 10000000"),
+    ("scenario:\n  duration: 0\n", "key 'scenario.duration': must be positive; got 0"),
+    ("scenario:\n  crash_at: -1\n", "key 'scenario.crash_at': must be non-negative"),
+    ("arrival: poisson(0)\n", "key 'arrival': bad distribution 'poisson(0)'"),
+    ("service_time: constant(-1)\n", "Constant.value must be non-negative"),
+    ("service_time: uniform(2, 1)\n", "Uniform.hi (1.0) must be >= Uniform.lo (2.0)"),
+    ("workers: '8'\n", "key 'workers': must be an integer; got '8'"),
+    ("workers: [1]\n", "key 'workers': must be an integer; got [1]"),
+    ("workers: {a: 1}\n", "key 'workers': must be an integer; got {'a': 1}"),
+    ("fsync: 1\n", "key 'fsync': must be one of always, batch, never; got 1"),
+    ("seed: abc\n", "key 'seed': must be an integer; got 'abc'"),
+    ("server:\n  host: 123\n", "key 'server.host': must be a host name or IP address"),
+    ("server:\n  host: ''\n", "key 'server.host': must be a host name or IP address"),
+    ("server:\n  handler: 5\n", "key 'server.handler': must look like module:function"),
+    ("scenario: [1]\n", "key 'scenario' must be a section"),
+    ("1: 2\n", "key 1 is not a name"),
 ]
 
 
@@ -188,3 +225,34 @@ def test_real_process_prints_no_traceback(tmp_path) -> None:
     assert proc.stderr.strip().splitlines() == [
         f"simqueue: error: {path}: key 'workers': must be an integer; got 'lots'"
     ]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "fragment"),
+    [
+        ("--max-retry", "-1", "key 'max_retry': must be >= 0"),
+        ("--batch-size", "0", "key 'batch_size': must be >= 1"),
+        ("--grace", "-1", "key 'server.grace': must be a number of seconds or a duration"),
+        ("--max-body-bytes", "0", "key 'server.max_body_bytes': must be >= 1024"),
+        ("--snapshot-interval", "0s", "key 'snapshot_interval': must be positive"),
+        ("--port", "-1", "key 'server.port': must be between 0 and 65535"),
+    ],
+)
+def test_bad_flag_value_is_one_line_and_starts_nothing(tmp_path, capsys, flag, value, fragment):
+    d = tmp_path / "q"
+    assert main(["run", "--data-dir", str(d), flag, value]) == ExitCode.USAGE
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"simqueue: error: flag {flag}: {fragment}"), err
+    assert "\n" not in err and not d.exists()
+
+
+def test_zero_or_negative_environment_variables_are_named() -> None:
+    for name, value, fragment in [
+        ("SIMQUEUE_MAX_BODY_BYTES", "0", "key 'server.max_body_bytes': must be >= 1024"),
+        ("SIMQUEUE_FLUSH_INTERVAL", "-5ms", "key 'flush_interval': must be a number of seconds"),
+        ("SIMQUEUE_BATCH_SIZE", "0", "key 'batch_size': must be >= 1"),
+        ("SIMQUEUE_WORKERS", "[1, 2]", "key 'workers': must be an integer; got '[1, 2]'"),
+    ]:
+        with pytest.raises(SettingsError) as info:
+            load_settings(env={name: value})
+        assert str(info.value).startswith(f"environment variable {name}: {fragment}")

@@ -293,3 +293,13 @@ def test_fallback_snapshot_is_not_pruned_in_favour_of_an_unreadable_one(
     newest.write_bytes(newest.read_bytes()[:-3])
     q = make_queue()
     assert observe(q) == expected
+
+
+@pytest.mark.parametrize("name", ["", ".", "../snap-x.snap", "/etc/passwd", 7, "done-1.jobs"])
+def test_a_chunk_name_that_is_not_ours_never_becomes_a_path(tmp_path, name) -> None:
+    """Regression (found by fuzzing): an empty chunk name made the reader open the directory
+    itself and fail with IsADirectoryError instead of a CorruptSnapshotError."""
+    from simqueue.fs import FileSystem
+
+    with pytest.raises(CorruptSnapshotError, match="bad name"):
+        snap.read_chunk_body(FileSystem(), str(tmp_path), {"name": name, "bytes": 0, "crc": 0})
