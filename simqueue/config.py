@@ -48,7 +48,7 @@ class Config:
     durability: str = "modeled"
     fsync_latency: float = 0.0
     seed: int = 0
-    data_dir: str | None = None
+    data_dir: str | None = None  # None: a temporary directory, removed by Simulation.close()
     restart_delay: float = 1.0
     metrics_interval: float = 0.1
     segment_bytes: int = 4 * 1024 * 1024

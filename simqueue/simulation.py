@@ -68,6 +68,21 @@ class Summary:
         return d
 
 
+def _scratch_root(config: Config) -> str | None:
+    """Where a simulation's own temporary data directory goes. With modeled durability fsync
+    is bookkeeping anyway, so the files (still real files, really written) go to a RAM-backed
+    file system when there is one: a group commit then costs microseconds, not tens of them.
+    With ``durability="real"`` they go to the ordinary temporary directory, whose fsync is real.
+    """
+    if (
+        config.durability == "modeled"
+        and os.path.isdir("/dev/shm")
+        and os.access("/dev/shm", os.W_OK)
+    ):
+        return "/dev/shm"
+    return None
+
+
 def _percentile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -87,7 +102,7 @@ class Simulation:
         self.config = config
         self._tmp: str | None = None
         if config.data_dir is None:
-            self._tmp = tempfile.mkdtemp(prefix="simqueue-")
+            self._tmp = tempfile.mkdtemp(prefix="simqueue-", dir=_scratch_root(config))
             data_dir = self._tmp
         else:
             data_dir = config.data_dir

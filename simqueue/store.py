@@ -1050,13 +1050,7 @@ class DurableQueue:
     @property
     def wal_bytes(self) -> int:
         """Bytes in the WAL segments still on disk (plus what is buffered)."""
-        total = len(self.writer._buf)
-        for _, path in self.writer.segments:
-            try:
-                total += self.fs.size(path)
-            except FileNotFoundError:
-                pass
-        return total
+        return self.writer.bytes_on_disk()
 
     @property
     def stopped(self) -> bool:

@@ -345,6 +345,25 @@ class WALWriter:
         self._handle: FileHandle | None = None
         self._pack_head = _SIZE_FIXED.pack
         self._pack_u32 = _U32.pack
+        self._closed_sizes: dict[str, int] = {}  # segments no longer appended to never change
+
+    def bytes_on_disk(self) -> int:
+        """Bytes in every segment still on disk plus the buffer, without a stat per call."""
+        total = len(self._buf)
+        current = self._handle
+        for _, path in self.segments:
+            if current is not None and path == current.path:
+                total += current.size
+                continue
+            size = self._closed_sizes.get(path)
+            if size is None:
+                try:
+                    size = self.fs.size(path)
+                except FileNotFoundError:
+                    size = 0
+                self._closed_sizes[path] = size
+            total += size
+        return total
 
     # -- segments ---------------------------------------------------------------------------
     def open_new_segment(self) -> None:
@@ -457,6 +476,7 @@ class WALWriter:
         removed = []
         while len(self.segments) > 1 and self.segments[1][0] - 1 <= seq:
             _, path = self.segments.pop(0)
+            self._closed_sizes.pop(path, None)
             self.fs.remove(path)
             self.fs.fsync_dir(self.wal_dir)
             removed.append(path)
