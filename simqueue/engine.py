@@ -170,9 +170,12 @@ class Engine:
         if group_commit:
             self._emit(SYNC, None, None, None, upto)
         unacked = self._unacked
+        append = self.trace.append
+        now = self.clock._now
+        durable = self.q.writer.durable_seq
         while unacked and unacked[0][0] <= upto:
             seq, job_id = unacked.popleft()
-            self._emit(ENQUEUED, job_id, 0, None, seq)
+            append((now, ENQUEUED, job_id, 0, None, seq, durable, None))
 
     def _deferred(self, action: Any, *args: Any) -> bool:
         """Under fsync="always" with a modeled fsync latency the controller is busy until its
@@ -208,9 +211,12 @@ class Engine:
             self.jobs_arrived += 1
             job_id = f"job-{self.jobs_arrived}"
         self.model.draw_first(job_id)
-        seq = self.q._enqueue_encoded([(job_id, job_id.encode(), b"", None)])
+        q = self.q
+        seq = q.enqueue_new_id(job_id, job_id.encode())
         self._unacked.append((seq, job_id))
-        self._emit(ARRIVE, job_id, 0, None, seq)
+        self.trace.append(
+            (self.clock._now, ARRIVE, job_id, 0, None, seq, q.writer.durable_seq, None)
+        )
         self._want_dispatch()
 
     def admit_jobs(self, jobs: list[Any]) -> None:

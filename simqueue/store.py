@@ -695,6 +695,17 @@ class DurableQueue:
             )
         return self._enqueue_encoded(encoded)
 
+    def enqueue_new_id(self, job_id: str, id_bytes: bytes) -> int:
+        """The simulation's fast path for one job it made up itself: a fresh, valid id, no
+        payload, the default timeout. Returns the ENQUEUE record's seq."""
+        if self._stopped is not None or self._closed:
+            self._check_open()
+        now = self.clock.now()
+        seq = self.writer.append(ENQUEUE, id_bytes, now, 0, -1, wal.NO_TIMEOUT, 0, b"")
+        self._on_enqueue(job_id, b"", None, now, seq)
+        self._commit()
+        return seq
+
     def _enqueue_encoded(self, encoded: list[tuple[str, bytes, bytes, float | None]]) -> int:
         now = self.clock.now()
         append = self.writer.append
