@@ -18,13 +18,12 @@ import contextlib
 import datetime as _dt
 import importlib
 import io
-import os
 import sys
 import time
 import traceback
 from typing import Any
 
-from .common import RESULTS_PATH, is_quick, print_table, write_results
+from .common import RESULTS_PATH, is_quick, load_average, print_table, write_results
 
 MODULES = (
     "bench_core",
@@ -50,13 +49,6 @@ class _Tee(io.TextIOBase):
 
     def flush(self) -> None:
         self.out.flush()
-
-
-def _load() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def _names(spec: str | None) -> list[str]:
@@ -87,7 +79,7 @@ def _extract_profile(text: str) -> str | None:
 def run_module(name: str, argv: list[str]) -> dict[str, Any]:
     mod = importlib.import_module(f"benchmarks.{name}")
     extra = ["--profile"] if name == "bench_core" else []
-    load_before = _load()
+    load_before = load_average()
     t0 = time.perf_counter()
     rc: Any = None
     error = None
@@ -112,7 +104,7 @@ def run_module(name: str, argv: list[str]) -> dict[str, Any]:
         "error": error,
         "ok": error is None and rc in (0, None),
         "load_average_before": load_before,
-        "load_average_after": _load(),
+        "load_average_after": load_average(),
     }
     if name == "bench_core":
         out["recovery_profile"] = _extract_profile(tee.buf.getvalue())
@@ -134,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(["python -m benchmarks", *raw]).strip()
     started_at = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
-    load_before = _load()
+    load_before = load_average()
     runs = []
     for name in modules:
         print(f"\n{'=' * 100}\n{name} {' '.join(mod_argv)}\n{'=' * 100}", flush=True)
@@ -154,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         "finished_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "seconds_total": total,
         "load_average_before": load_before,
-        "load_average_after": _load(),
+        "load_average_after": load_average(),
     }
     write_results("suite", suite)
     doc = report.load(RESULTS_PATH)

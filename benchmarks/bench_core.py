@@ -45,6 +45,7 @@ from simqueue.store import DEFAULT_SEGMENT_BYTES
 
 from .common import (
     is_quick,
+    load_average,
     measure,
     print_table,
     rate,
@@ -75,13 +76,6 @@ def segment_roll_works() -> bool:
 
 def bench_segment_bytes(roll_ok: bool) -> int:
     return DEFAULT_SEGMENT_BYTES if roll_ok else 1 << 40
-
-
-def load_average() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def disks(skip_repo: bool) -> list[tuple[str, str | None]]:

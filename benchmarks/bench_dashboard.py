@@ -26,7 +26,7 @@ import sys
 import time
 from typing import Any
 
-from .common import is_quick, print_table, write_results
+from .common import is_quick, load_average, print_table, write_results
 from .profiling import print_profile, profile_call
 
 TARGET_S = 0.5
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")
     from simqueue.widgets import dashboard
 
-    load_before = _load()
+    load_before = load_average()
     started = time.perf_counter()
     t0 = time.perf_counter()
     dash = dashboard()
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     print_profile(prof, "one slider change (workers = 8)", top=10)
     shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in prof["shares"].items())
     print(f"  own time by package: {shares}")
-    load_after = _load()
+    load_after = load_average()
     print(f"load average before {load_before}, after {load_after}; {total:.0f} s in all")
     if not args.no_write:
         prof.pop("text", None)
@@ -154,13 +154,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"results: {path}")
     return 0
-
-
-def _load() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ from typing import Any
 
 from simqueue import DurableQueue, Job
 
-from .common import is_quick, print_table, rate, temp_dir, write_results
+from .common import is_quick, load_average, print_table, rate, temp_dir, write_results
 from .profiling import print_profile, profile_call
 
 GROUP_JOBS = 100  # B: jobs per group commit in the headline pairing
@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("persist-queue is not installed: pip install -e '.[bench]'")
         return 1
-    load_before = _load()
+    load_before = load_average()
     plan = systems(quick)
     results: dict[str, list[dict[str, Any]]] = {name: [] for name, *_ in plan}
     started = time.perf_counter()
@@ -418,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     for policy, p in prof.items():
         print_profile(p, f'simqueue fsync="{policy}", {p["jobs"]} jobs', top=8)
         print(f"  share of own time in os.fsync: {100 * p['fsync_share']:.0f}%")
-    load_after = _load()
+    load_after = load_average()
     print(f"\nload average before {load_before}, after {load_after}; {total:.0f} s in all")
     if not args.no_write:
         for p in prof.values():
@@ -440,13 +440,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"results: {path}")
     return 0
-
-
-def _load() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import time
 from collections import deque
 from typing import Any
 
-from .common import is_quick, print_table, write_results
+from .common import is_quick, load_average, print_table, write_results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RATE = 200.0
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
     repeat = args.repeat or (1 if quick else 3)
     started = time.perf_counter()
-    load_before = _load()
+    load_before = load_average()
     runs: dict[int, list[dict[str, Any]]] = {n: [] for n in sizes}
     for r in range(repeat):
         for n in sizes:
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{linear['tolerance']}x); {last['bytes_per_job']:.0f} bytes per job at "
         f"{last['jobs']:,} jobs"
     )
-    load_after = _load()
+    load_after = load_average()
     print(f"load average before {load_before}, after {load_after}; {total:.0f} s in all")
     if not args.no_write:
         for rs in runs.values():
@@ -348,13 +348,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"results: {path}")
     return 0
-
-
-def _load() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 if __name__ == "__main__":

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import statistics
 import sys
 import time
 from typing import Any
 
 import simqueue
-from benchmarks.common import is_quick, print_table, write_results
+from benchmarks.common import is_quick, load_average, print_table, write_results
 from benchmarks.profiling import print_profile, profile_call
 from benchmarks.simpy_reference import run_simpy_reference
 from simqueue import Config, Exponential, Poisson, Simulation, theory
@@ -235,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     duration = 100.0 if quick else 1000.0
     repeat = 1 if quick else 3
     started = time.perf_counter()
-    load_before = _load()
+    load_before = load_average()
     rows = []
     ratios = []
     results: dict[str, Any] = {"quick": quick, "duration": duration, "runs": []}
@@ -310,19 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     results["profiles"] = prof
     results["simqueue_version"] = simqueue.__version__
     results["load_average_before"] = load_before
-    results["load_average_after"] = _load()
+    results["load_average_after"] = load_average()
     results["seconds_total"] = time.perf_counter() - started
     print(f"load average before {load_before}, after {results['load_average_after']}")
     if not args.no_write:
         write_results("simulation", results)
     return 0
-
-
-def _load() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 if __name__ == "__main__":

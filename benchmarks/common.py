@@ -125,12 +125,12 @@ def machine_info() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
         "cpu_count": os.cpu_count(),
-        "load_average": _load_average(),
+        "load_average": load_average(),
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 
-def _load_average() -> list[float] | None:
+def load_average() -> list[float] | None:
     """1, 5 and 15 minute load averages: other work on the machine moves every number here."""
     try:
         return [round(x, 2) for x in os.getloadavg()]
