@@ -600,11 +600,11 @@ class DurableQueue:
             "(reopen the directory to recover what is durable)"
         )
 
-    def _commit_always(self) -> None:
+    def _commit_always(self, now: float = 0.0) -> None:
         """``always``: every operation is fsynced before it returns."""
         self._wal_io(self.writer.sync, "WAL write")
 
-    def _commit_never(self) -> None:
+    def _commit_never(self, now: float = 0.0) -> None:
         """``never``: every operation reaches the OS (survives kill -9), none is fsynced."""
         self._wal_io(self.writer.flush, "WAL write")
 
@@ -615,18 +615,20 @@ class DurableQueue:
         except OSError as exc:
             raise self._fail_stop(exc, what) from exc
 
-    def _commit_batch(self) -> None:
+    def _commit_batch(self, now: float | None = None) -> None:
         """``batch`` (group commit): fsync once ``batch_size`` records are waiting or the oldest
         has waited ``flush_interval``; whoever calls :meth:`tick` or :meth:`sync` in between
-        makes the timer exact."""
+        makes the timer exact. ``now``: the operation's own clock reading, if it has one."""
         w = self.writer
         waiting = w.next_seq - 1 - w.durable_seq
         if not waiting:
             return
+        if now is None:
+            now = self.clock.now()
         since = self._unsynced_since
         if since is None:
-            since = self._unsynced_since = self.clock.now()
-        if waiting < self.batch_size and self.clock.now() < since + self.flush_interval:
+            since = self._unsynced_since = now
+        if waiting < self.batch_size and now < since + self.flush_interval:
             return
         try:
             w.sync()
@@ -703,7 +705,7 @@ class DurableQueue:
         now = self.clock.now()
         seq = self.writer.append(ENQUEUE, id_bytes, now, 0, -1, wal.NO_TIMEOUT, 0, b"")
         self._on_enqueue(job_id, b"", None, now, seq)
-        self._commit()
+        self._commit(now)
         return seq
 
     def _enqueue_encoded(self, encoded: list[tuple[str, bytes, bytes, float | None]]) -> int:
@@ -718,7 +720,7 @@ class DurableQueue:
                 timeout = float(timeout)
                 seq = append(ENQUEUE, id_b, now, 0, -1, timeout, 0, payload)
             on_enqueue(job_id, payload, timeout, now, seq)
-        self._commit()
+        self._commit(now)
         return seq
 
     def enqueue_ids(self, ids: Iterable[str]) -> int:
@@ -795,7 +797,7 @@ class DurableQueue:
         deadline = now + (rec.timeout if rec.timeout is not None else self.task_timeout)
         self.writer.append(DISPATCH, rec.id_bytes, now, attempt, worker, deadline)
         self._on_dispatch(rec, now, attempt, worker, deadline)
-        self._commit()
+        self._commit(now)
         return rec.id, attempt, deadline
 
     def _current(self, job_id: str, attempt: int) -> JobRecord | None:
@@ -824,7 +826,7 @@ class DurableQueue:
         now = self.clock.now()
         self.writer.append(ACK, rec.id_bytes, now, attempt)
         self._on_ack(rec, now)
-        self._commit()
+        self._commit(now)
         return True
 
     def fail(self, job_id: str, attempt: int, reason: str = "failed") -> JobState | None:

@@ -403,21 +403,30 @@ class WALWriter:
         """Encode one record into the buffer and return its seq. Not yet visible to the OS."""
         seq = self.next_seq
         self.next_seq = seq + 1
-        rec = (
-            self._pack_head(
-                _BODY_FIXED + len(job_id) + len(payload),
-                rtype,
-                seq,
-                time,
-                attempt,
-                worker,
-                extra,
-                reason,
-                len(job_id),
+        n_id = len(job_id)
+        if payload:
+            rec = (
+                self._pack_head(
+                    _BODY_FIXED + n_id + len(payload),
+                    rtype,
+                    seq,
+                    time,
+                    attempt,
+                    worker,
+                    extra,
+                    reason,
+                    n_id,
+                )
+                + job_id
+                + payload
             )
-            + job_id
-            + payload
-        )
+        else:
+            rec = (
+                self._pack_head(
+                    _BODY_FIXED + n_id, rtype, seq, time, attempt, worker, extra, reason, n_id
+                )
+                + job_id
+            )
         buf = self._buf
         buf += self._pack_u32(_crc32(rec))
         buf += rec
