@@ -336,7 +336,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return ExitCode.OK if ok else ExitCode.FAILURE
 
 
-SIM_KEYS = [k for k, _, _ in QUEUE_FLAGS] + ["duration", "jobs", "crash_at"]
+SIM_KEYS = [k for k, _, _ in QUEUE_FLAGS] + ["duration", "jobs", "crash_at", "arrival"]
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -667,6 +667,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--duration", help="simulated seconds at most (60)")
     m.add_argument("--jobs", type=int, help="jobs enqueued at t=0 (1000)")
     m.add_argument("--crash-at", dest="crash_at", help="crash (and recover) at this time")
+    m.add_argument(
+        "--arrival",
+        help="arrival process, e.g. 'poisson(200)' (with it, run for --duration; without, "
+        "run the --jobs enqueued at t=0 until idle)",
+    )
     _add_queue_flags(m)
     m.add_argument("--out", help="output directory (required)")
     m.add_argument("--print-config", action="store_true", help="print the merged config and exit")

@@ -201,6 +201,16 @@ def test_simulate_shipped_scenario(tmp_path, capsys) -> None:
     assert "power crash" in capsys.readouterr().out
 
 
+def test_simulate_with_an_arrival_process_runs_for_the_duration(tmp_path, capsys) -> None:
+    argv = ["simulate", "--arrival", "poisson(100)", "--jobs", "0", "--workers", "32"]
+    assert main([*argv, "--duration", "5", "--seed", "2", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "summary.json").read_text())
+    assert doc["config"]["arrival"] == "poisson(100.0)"
+    assert doc["summary"]["elapsed"] == 5 and doc["summary"]["arrived"] > 300
+    assert main([*argv, "--arrival", "poisson(-1)", "--out", str(tmp_path)]) == ExitCode.USAGE
+    assert "--arrival" in capsys.readouterr().err
+
+
 def test_simulate_needs_out(capsys) -> None:
     assert main(["simulate", "--jobs", "10"]) == ExitCode.USAGE
     assert "needs --out" in capsys.readouterr().err
