@@ -876,9 +876,10 @@ class DurableQueue:
         returns their ids. (A scan of the in-flight set, which is bounded by the workers.)"""
         self._check_open()
         now = self.clock.now()
+        # Earliest deadline first; equal deadlines in dispatch order, which is the order of
+        # ``_in_flight`` (sorted() is stable).
         due = sorted(
-            (r for r in self._in_flight.values() if r.deadline <= now),
-            key=lambda r: (r.deadline, r.id),
+            (r for r in self._in_flight.values() if r.deadline <= now), key=lambda r: r.deadline
         )
         for rec in due:
             self.timeouts += 1

@@ -260,3 +260,13 @@ def test_payload_and_timeout_round_trip_through_dispatch(make_queue) -> None:
     assert job.payload == {"n": 1, "s": "x\ny"} and job.timeout == 7.5
     info = q.job("a")
     assert info.state is JobState.IN_FLIGHT and info.worker == 3
+
+
+def test_expire_times_out_equal_deadlines_in_dispatch_order(make_queue, clock) -> None:
+    """Regression (found by the stateful test): ids sorted as strings put 'j10' before 'j8'."""
+    q = make_queue()
+    q.enqueue_many([Job(f"j{i}") for i in (8, 9, 10, 11)])
+    for worker in range(4):
+        q.dispatch(worker)
+    clock.advance_by(q.task_timeout)
+    assert q.expire() == ["j8", "j9", "j10", "j11"]
