@@ -4,8 +4,8 @@ Layout in ``DIR/snapshots/``::
 
     snap-<last_seq:020d>.snap   header line, one line of JSON (schema, last_seq, time, chunk
                                 list, counters), then the live jobs (pending in dispatch order,
-                                then in flight) as packed rows (struct, see ``_LIVE``)
-    done-<last_seq:020d>.jobs   header line + packed rows (struct, see ``_DONE``): jobs that
+                                then in flight) as packed rows (struct, see ``_ROW``)
+    done-<last_seq:020d>.jobs   header line + packed rows (struct, see ``_ROW``): jobs that
                                 finished (COMPLETED or DEAD) since the previous snapshot
 
 Finished jobs never change again, so each snapshot writes only the jobs that finished since the
@@ -51,23 +51,25 @@ def chunk_name(last_seq: int) -> str:
     return f"{CHUNK_PREFIX}{last_seq:020d}{CHUNK_SUFFIX}"
 
 
-# A finished job in a chunk: state, attempt, timeout (NaN: none), enqueued_at,
-# first_dispatch_at (NaN: never), finished_at, reason code, id length, payload length; then the
-# UTF-8 id and the payload's JSON bytes. struct, never pickle: nothing in a snapshot executes.
-_DONE = struct.Struct("<BIddddBHI")
+# One job as a packed row, in chunks (finished jobs) and after a snapshot's description line
+# (live jobs): state, attempt, timeout (NaN: none), enqueued_at, first_dispatch_at (NaN: never),
+# finished_at (NaN: not yet), worker, deadline, ready_at, ready_seq, reason code, id length,
+# payload length; then the UTF-8 id and the payload's JSON bytes. Rows are written at every
+# snapshot, so they are packed with struct (several times cheaper than JSON); struct, never
+# pickle: nothing in a snapshot executes.
+_ROW = struct.Struct("<BIddddiddQBHI")
 _REASON_CODE = {"": 0, "failed": 1, "timeout": 2, "interrupted": 3}
 _CODE_REASON = {v: k for k, v in _REASON_CODE.items()}
 _NAN = math.nan
 
 
-def encode_finished(recs: list[JobRecord]) -> bytes:
-    """A chunk body: finished jobs packed with struct (cheaper than JSON by several times, and
-    chunks are written at every snapshot)."""
-    pack = _DONE.pack
+def encode_jobs(recs: list[JobRecord]) -> bytes:
+    """Pack job records into rows (see ``_ROW``)."""
+    pack = _ROW.pack
     parts: list[bytes] = []
     append = parts.append
     for r in recs:
-        fd = r.first_dispatch_at
+        fd, fin = r.first_dispatch_at, r.finished_at
         append(
             pack(
                 _STATE_CODE[r.state],
@@ -75,37 +77,7 @@ def encode_finished(recs: list[JobRecord]) -> bytes:
                 _NAN if r.timeout is None else r.timeout,
                 r.enqueued_at,
                 _NAN if fd is None else fd,
-                r.finished_at,
-                _REASON_CODE.get(r.reason, 0),
-                len(r.id_bytes),
-                len(r.payload_raw),
-            )
-        )
-        append(r.id_bytes)
-        if r.payload_raw:
-            append(r.payload_raw)
-    return b"".join(parts)
-
-
-# A live job: state, attempt, timeout (NaN: none), enqueued_at, first_dispatch_at (NaN: never),
-# worker, deadline, ready_at, ready_seq, reason code, id length, payload length; then the id and
-# the payload. Live jobs are re-written at every snapshot, so they too are packed, not JSON.
-_LIVE = struct.Struct("<BIdddiddQBHI")
-
-
-def encode_live(recs: list[JobRecord]) -> bytes:
-    pack = _LIVE.pack
-    parts: list[bytes] = []
-    append = parts.append
-    for r in recs:
-        fd = r.first_dispatch_at
-        append(
-            pack(
-                _STATE_CODE[r.state],
-                r.attempt,
-                _NAN if r.timeout is None else r.timeout,
-                r.enqueued_at,
-                _NAN if fd is None else fd,
+                _NAN if fin is None else fin,
                 r.worker,
                 r.deadline,
                 r.ready_at,
@@ -121,33 +93,23 @@ def encode_live(recs: list[JobRecord]) -> bytes:
     return b"".join(parts)
 
 
-def decode_live(path: str, body: bytes) -> list[JobRecord]:
+def decode_jobs(path: str, body: bytes) -> list[JobRecord]:
+    """Inverse of :func:`encode_jobs`; a row that runs past the end, or names no state, is
+    corruption of ``path``."""
     out = []
-    unpack = _LIVE.unpack_from
-    size = _LIVE.size
+    unpack = _ROW.unpack_from
+    size = _ROW.size
     off = 0
     n = len(body)
     while off < n:
         if off + size > n:
-            raise CorruptSnapshotError(path, f"live-job row cut short at byte {off}")
-        (
-            state,
-            attempt,
-            timeout,
-            enq,
-            fd,
-            worker,
-            deadline,
-            ready_at,
-            ready_seq,
-            reason,
-            id_len,
-            p_len,
-        ) = unpack(body, off)
+            raise CorruptSnapshotError(path, f"job row cut short at byte {off}")
+        (state, attempt, timeout, enq, fd, fin, worker, deadline, ready_at, ready_seq, reason,
+         id_len, p_len) = unpack(body, off)  # fmt: skip
         off += size
         end = off + id_len + p_len
         if end > n or state not in _CODE_STATE:
-            raise CorruptSnapshotError(path, f"bad live-job row ending at byte {end}")
+            raise CorruptSnapshotError(path, f"bad job row ending at byte {end}")
         rec = JobRecord(
             body[off : off + id_len].decode(),
             body[off + id_len : end],
@@ -158,38 +120,10 @@ def decode_live(path: str, body: bytes) -> list[JobRecord]:
         rec.state = _CODE_STATE[state]
         rec.attempt = attempt
         rec.first_dispatch_at = None if fd != fd else fd
+        rec.finished_at = None if fin != fin else fin
         rec.worker = worker
         rec.deadline = deadline
         rec.ready_at = ready_at
-        rec.reason = _CODE_REASON.get(reason, "")
-        out.append(rec)
-        off = end
-    return out
-
-
-def decode_finished(path: str, body: bytes) -> list[JobRecord]:
-    """Inverse of :func:`encode_finished`; a row running past the end is corruption."""
-    out = []
-    unpack = _DONE.unpack_from
-    size = _DONE.size
-    off = 0
-    n = len(body)
-    while off < n:
-        if off + size > n:
-            raise CorruptSnapshotError(path, f"finished-job row cut short at byte {off}")
-        state, attempt, timeout, enq, fd, fin, reason, id_len, p_len = unpack(body, off)
-        off += size
-        end = off + id_len + p_len
-        if end > n or state not in _CODE_STATE:
-            raise CorruptSnapshotError(path, f"bad finished-job row ending at byte {end}")
-        job_id = body[off : off + id_len].decode()
-        rec = JobRecord(
-            job_id, body[off + id_len : end], None if timeout != timeout else timeout, enq, 0
-        )
-        rec.state = _CODE_STATE[state]
-        rec.attempt = attempt
-        rec.first_dispatch_at = None if fd != fd else fd
-        rec.finished_at = fin
         rec.reason = _CODE_REASON.get(reason, "")
         out.append(rec)
         off = end
@@ -312,7 +246,7 @@ def write_snapshot(
 ) -> tuple[str, list[dict[str, Any]]]:
     """Write chunk (if any) and snapshot durably; return (snapshot path, chunk list it uses)."""
     chunks = list(chunks)
-    new_body = encode_finished(newly_finished) if newly_finished else b""
+    new_body = encode_jobs(newly_finished) if newly_finished else b""
     if new_body or len(chunks) >= MAX_CHUNKS:
         if len(chunks) >= MAX_CHUNKS:  # merge: rows are concatenated, never re-encoded
             bodies = [read_chunk_body(fs, snap_dir, m) for m in chunks]
@@ -331,7 +265,7 @@ def write_snapshot(
         },
         separators=(",", ":"),
     ).encode()
-    body = meta + b"\n" + encode_live(live)
+    body = meta + b"\n" + encode_jobs(live)
     path = os.path.join(snap_dir, snapshot_name(last_seq))
     tmp = path + TMP_SUFFIX
     fs.write_file_durably(tmp, _frame("SQSNAP", last_seq, body))
@@ -357,7 +291,7 @@ def read_snapshot(fs: FileSystem, snap_dir: str, path: str) -> SnapshotState:
     last_seq, body = _unframe(path, fs.read_bytes(path), "SQSNAP")
     try:
         doc = _meta(body)
-        live = decode_live(path, body[body.index(b"\n") + 1 :])
+        live = decode_jobs(path, body[body.index(b"\n") + 1 :])
         if len(live) != doc["live"]:
             raise ValueError(f"{len(live)} live jobs where the snapshot lists {doc['live']}")
         chunks = doc["chunks"]
@@ -365,7 +299,7 @@ def read_snapshot(fs: FileSystem, snap_dir: str, path: str) -> SnapshotState:
         for meta in chunks:
             cbody = read_chunk_body(fs, snap_dir, meta)
             if cbody:
-                finished.extend(decode_finished(os.path.join(snap_dir, meta["name"]), cbody))
+                finished.extend(decode_jobs(os.path.join(snap_dir, meta["name"]), cbody))
         if doc["last_seq"] != last_seq:
             raise ValueError("last_seq in body differs from header")
         counters = dict(doc.get("counters", {}))

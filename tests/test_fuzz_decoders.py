@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import tempfile
 import zlib
 
@@ -175,7 +174,7 @@ def snapshot_docs(draw) -> bytes:
     rows = draw(st.binary(max_size=120))
     if draw(st.booleans()):  # well-formed live rows around fuzzed ids and states
         rows = b"".join(
-            struct.pack("<BIdddiddQBHI", st_, 1, 0.0, 0.0, 0.0, 0, 0.0, 0.0, 1, 0, len(i), 0) + i
+            snap._ROW.pack(st_, 1, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0.0, 1, 0, len(i), 0) + i
             for st_, i in draw(
                 st.lists(st.tuples(st.integers(0, 5), st.binary(max_size=6)), max_size=3)
             )
@@ -199,7 +198,7 @@ def snapshot_files(draw) -> tuple[bytes, bytes | None]:
         rows = draw(st.binary(max_size=80))
         if draw(st.booleans()):  # well-formed rows around fuzzed ids
             rows = b"".join(
-                struct.pack("<BIddddBHI", st_, 1, 0.0, 0.0, 0.0, 0.0, 0, len(i), 0) + i
+                snap._ROW.pack(st_, 1, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0.0, 1, 0, len(i), 0) + i
                 for st_, i in draw(
                     st.lists(st.tuples(st.integers(0, 5), st.binary(max_size=6)), max_size=3)
                 )
