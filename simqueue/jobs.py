@@ -8,7 +8,9 @@
 
 ``attempt`` counts dispatches. With ``max_retry = R`` a job gets at most ``R + 1`` attempts; a
 failure, timeout or interruption of the last one makes it DEAD. The table below is the whole
-machine: the store consults it for every record it applies, live or during replay.
+machine: recovery checks every replayed record against it (``DurableQueue._apply``); the live
+operations only ever choose a transition it allows (dispatch takes a PENDING job, results are
+fenced to the current IN_FLIGHT attempt); ``tests/test_stateful.py`` checks that the two agree.
 """
 
 from __future__ import annotations
@@ -49,9 +51,6 @@ TRANSITIONS: dict[tuple[JobState | None, str], JobState] = {
 }
 
 FINAL_STATES = frozenset({COMPLETED, DEAD})
-
-#: Why an attempt ended without success; stored in RETRY and DEAD records.
-REASONS = ("failed", "timeout", "interrupted")
 
 
 def next_state(job_id: str, state: JobState | None, event: str) -> JobState:

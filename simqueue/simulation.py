@@ -35,7 +35,7 @@ from .invariants import Ledger
 from .jobs import COMPLETED, Job
 from .kernel import EmptySchedule
 from .store import DurableQueue, RecoveryReport
-from .trace import FIELDS, TraceEvent, TraceTuple
+from .trace import TraceEvent, TraceTuple
 
 
 @dataclass
@@ -408,6 +408,3 @@ class Simulation:
                 shutil.rmtree(self._tmp, ignore_errors=True)
         except Exception:
             pass
-
-
-TRACE_FIELDS = FIELDS

@@ -49,7 +49,6 @@ from .fs import FileSystem
 from .jobs import (
     COMPLETED,
     DEAD,
-    FINAL_STATES,
     IN_FLIGHT,
     PENDING,
     Job,
@@ -68,6 +67,8 @@ DURABILITY_MODES = ("real", "modeled")
 LOCK_NAME = "LOCK"
 DEFAULT_SEGMENT_BYTES = 4 * 1024 * 1024
 _DEAD_TYPE = wal.DEAD
+#: WAL record type -> the state machine's event name.
+_EVENTS = {DISPATCH: "dispatch", ACK: "ack", RETRY: "retry", _DEAD_TYPE: "dead"}
 
 
 @dataclass
@@ -514,21 +515,19 @@ class DurableQueue:
         rec = self._jobs.get(job_id)
         if rec is None:
             raise UnknownJobError(job_id)
-        if rtype == DISPATCH:
-            if rec.state is not PENDING or attempt != rec.attempt + 1:
-                raise IllegalTransitionError(
-                    f"job {job_id!r}: cannot dispatch attempt {attempt} from state "
-                    f"{rec.state.value} after {rec.attempt} attempt(s)"
-                )
-            self._on_dispatch(rec, t, attempt, worker, extra)
-            return
-        if rec.state is not IN_FLIGHT or attempt != rec.attempt:
-            event = {ACK: "ack", RETRY: "retry", _DEAD_TYPE: "dead"}.get(rtype, "?")
+        # The state machine (jobs.TRANSITIONS) decides which events a state allows; the attempt
+        # numbering rule is the only other check: a DISPATCH starts the next attempt, every other
+        # record is about the current one.
+        next_state(job_id, rec.state, _EVENTS[rtype])
+        expected = rec.attempt + 1 if rtype == DISPATCH else rec.attempt
+        if attempt != expected:
             raise IllegalTransitionError(
-                f"job {job_id!r}: cannot {event} attempt {attempt} in state {rec.state.value} "
-                f"(current attempt {rec.attempt})"
+                f"job {job_id!r}: record for attempt {attempt}, but the job is "
+                f"{rec.state.value} after {rec.attempt} attempt(s)"
             )
-        if rtype == ACK:
+        if rtype == DISPATCH:
+            self._on_dispatch(rec, t, attempt, worker, extra)
+        elif rtype == ACK:
             self._on_ack(rec, t)
         elif rtype == RETRY:
             self._on_retry(rec, t, seq, extra, REASON_NAMES.get(reason, "failed"))
@@ -1121,8 +1120,4 @@ class DurableQueue:
         )
 
 
-def final(state: JobState) -> bool:
-    return state in FINAL_STATES
-
-
-__all__ = ["DurableQueue", "RecoveryReport", "FSYNC_POLICIES", "next_state"]
+__all__ = ["DurableQueue", "RecoveryReport", "FSYNC_POLICIES"]

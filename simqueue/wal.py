@@ -306,9 +306,6 @@ class SegmentScan:
                 pos = data.find(needle, pos + 1)
         return None
 
-    def tail_is_zeros(self) -> bool:
-        return self.bad is not None and not self.data[self.bad[0] :].strip(b"\x00")
-
 
 def _valid_record_at(data: bytes, off: int, seq: int) -> bool:
     if off + FIXED_SIZE > len(data):

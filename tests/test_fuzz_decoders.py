@@ -86,7 +86,6 @@ def scan_all(path: str, data: bytes, expect: int | None, last: bool) -> None:
         return
     for _ in scan.records():
         pass
-    scan.tail_is_zeros()
     if scan.bad is not None:
         scan.valid_after_bad()
         classify_bad(scan, last)

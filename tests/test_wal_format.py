@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import crash
 
-from simqueue import Job, wal
+from simqueue import CorruptWALError, DurableQueue, Job, wal
 from simqueue.wal import ACK, DEAD, DISPATCH, ENQUEUE, RETRY, iter_records
 
 
@@ -202,3 +202,24 @@ def test_rolling_a_segment_makes_it_durable_so_only_the_last_can_be_torn(
     crash(q, "power-drop")
     q = make_queue(fsync=policy, segment_bytes=4096)
     assert all(job_id in q for job_id in rolled)
+
+
+@pytest.mark.parametrize(
+    "second,why",
+    [
+        (wal.encode_record(ACK, 2, b"j", 1.0, 1), "cannot ack from state pending"),
+        (wal.encode_record(DISPATCH, 2, b"j", 1.0, 3, 0, 4.0), "record for attempt 3"),
+        (wal.encode_record(DEAD, 2, b"j", 1.0, 1, -1, 0.0, 1), "cannot dead from state pending"),
+        (wal.encode_record(ACK, 2, b"ghost", 1.0, 1), "unknown job id 'ghost'"),
+    ],
+)
+def test_a_whole_record_the_state_machine_forbids_is_corruption(tmp_path, second, why) -> None:
+    """Replay checks every record against jobs.TRANSITIONS and the attempt numbering; a record
+    with a good checksum that breaks them is refused with file and offset, never applied."""
+    first = wal.encode_record(ENQUEUE, 1, b"j", 1.0, 0, -1, float("nan"))
+    (tmp_path / "wal").mkdir(parents=True)
+    seg = tmp_path / "wal" / wal.segment_name(1)
+    seg.write_bytes(wal.encode_header(1) + first + second)
+    with pytest.raises(CorruptWALError, match=why) as info:
+        DurableQueue.open(tmp_path, fsync="never")
+    assert info.value.path == str(seg) and info.value.offset == wal.HEADER_SIZE + len(first)
