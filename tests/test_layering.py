@@ -73,3 +73,18 @@ def test_importing_the_engine_loads_no_outer_layer_package() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("module", ENGINE)
+def test_engine_draws_randomness_only_from_explicit_streams(module: str) -> None:
+    """``random.Random(seed)`` instances only: the module-level functions share one hidden
+    global stream, and a simulation would stop being reproducible from its seed."""
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    used = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "random"
+    }
+    assert used <= {"Random"}, f"simqueue/{module}.py uses random.{sorted(used - {'Random'})}"
