@@ -398,17 +398,7 @@ def recovery_vs_records(
             color="#ff7f0e",
             label=f"fit: {fit.intercept * 1000:.1f} ms + {fit.per_record * 1e6:.2f} µs/record",
         )
-        if math.isfinite(limit):
-            ax.axvline(limit, color="#ff7f0e", ls=":", lw=1.2)
-            ax.annotate(
-                f"{limit:,.0f} records",
-                (limit, target),
-                textcoords="offset points",
-                xytext=(-6, -14),
-                ha="right",
-                fontsize=8,
-                color="#ff7f0e",
-            )
+        _mark_limit(ax, limit, target, f"{limit:,.0f} records", dy=-14)
         extra["fit"] = {
             "intercept": fit.intercept,
             "per_record": fit.per_record,
@@ -457,17 +447,7 @@ def recovery_vs_snapshot_interval(
         xs = [lo * (hi / lo) ** (i / 60) for i in range(61)]
         ys = [max(fit.predict(records_per_second * v), 1e-6) for v in xs]
         ax.plot(xs, ys, "-", color="#ff7f0e", label="predicted worst case (fit)")
-        if math.isfinite(best):
-            ax.axvline(best, color="#ff7f0e", ls=":", lw=1.2)
-            ax.annotate(
-                f"longest interval ≈ {best:,.0f} s",
-                (best, target),
-                textcoords="offset points",
-                xytext=(-6, 8),
-                ha="right",
-                fontsize=8,
-                color="#ff7f0e",
-            )
+        _mark_limit(ax, best, target, f"longest interval ≈ {best:,.0f} s", dy=8)
         extra["max_snapshot_interval"] = best
         extra["records_per_second"] = records_per_second
     _recovery_target(ax, target)
@@ -686,4 +666,20 @@ def wal_size(source: Any, *, config: Config | None = None, title: str | None = N
         _config_of(source, config),
         source,
         snapshots=snaps,
+    )
+
+
+def _mark_limit(ax: Any, x: float, y: float, text: str, dy: int) -> None:
+    """A vertical dotted line at a derived limit (if there is one), labelled where it meets y."""
+    if not math.isfinite(x):
+        return
+    ax.axvline(x, color="#ff7f0e", ls=":", lw=1.2)
+    ax.annotate(
+        text,
+        (x, y),
+        textcoords="offset points",
+        xytext=(-6, dy),
+        ha="right",
+        fontsize=8,
+        color="#ff7f0e",
     )
