@@ -14,6 +14,7 @@ import math
 import random
 import re
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 
@@ -26,6 +27,11 @@ def check_number(name: str, value: Any, *, positive: bool = False) -> float:
             f"{name} must be {'positive' if positive else 'non-negative'}; got {value!r}"
         )
     return float(value)
+
+
+def _exponential_sampler(rng: random.Random, lambd: float) -> Callable[[], float]:
+    rnd, log = rng.random, math.log
+    return lambda: -log(1.0 - rnd()) / lambd
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +49,11 @@ class Uniform:
 
     def sample(self, rng: random.Random) -> float:
         return self.lo + (self.hi - self.lo) * rng.random()
+
+    def sampler(self, rng: random.Random) -> Callable[[], float]:
+        """A no-argument function drawing what successive ``sample(rng)`` calls would."""
+        lo, span, rnd = self.lo, self.hi - self.lo, rng.random
+        return lambda: lo + span * rnd()
 
     @property
     def mean(self) -> float:
@@ -64,6 +75,11 @@ class Exponential:
     def sample(self, rng: random.Random) -> float:
         return rng.expovariate(1.0 / self.mean)
 
+    def sampler(self, rng: random.Random) -> Callable[[], float]:
+        """A no-argument function drawing what successive ``sample(rng)`` calls would (the
+        same arithmetic as ``random.expovariate``, one call instead of three)."""
+        return _exponential_sampler(rng, 1.0 / self.mean)
+
     def to_spec(self) -> str:
         return f"exponential({self.mean})"
 
@@ -79,6 +95,10 @@ class Constant:
 
     def sample(self, rng: random.Random) -> float:
         return self.value
+
+    def sampler(self, rng: random.Random) -> Callable[[], float]:
+        value = self.value
+        return lambda: value
 
     @property
     def mean(self) -> float:
@@ -99,6 +119,10 @@ class Poisson:
 
     def gap(self, rng: random.Random) -> float:
         return rng.expovariate(self.rate)
+
+    def sampler(self, rng: random.Random) -> Callable[[], float]:
+        """A no-argument function drawing what successive ``gap(rng)`` calls would."""
+        return _exponential_sampler(rng, self.rate)
 
     def to_spec(self) -> str:
         return f"poisson({self.rate})"

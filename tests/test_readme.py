@@ -40,7 +40,7 @@ def test_the_first_example_prints_what_its_comments_say(tmp_path) -> None:
         timeout=120,
     )
     lines = run.stdout.splitlines()
-    assert lines[0].startswith("t=5.004s COMPLETE job-992 attempt 1 on worker 35: ACK")
+    assert lines[0].startswith("t=5.004s COMPLETE job-992 attempt 1 on worker 45: ACK")
     assert "replayed 3245" in lines[1]
     # The outage includes the measured recovery time (milliseconds, machine-dependent), so the
     # rate is only "about" what the comment says.
