@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 import random
 import re
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 
