@@ -80,6 +80,9 @@ class Engine:
         self._ack_on_write = config.fsync == "never"
         self._group_commit = config.fsync == "batch"
         self._latency = config.fsync_latency > 0 and config.fsync != "never"
+        self._next_gap = (
+            config.arrival.sampler(self.arrival_rng) if config.arrival is not None else None
+        )
         self._open_queue()
         self._start_world()
 
@@ -110,8 +113,8 @@ class Engine:
         self._dispatch_scheduled = False
         self._sync_scheduled = False
         now = self.clock.now()
-        if self.cfg.arrival is not None:
-            self.kernel.schedule(now + self.cfg.arrival.gap(self.arrival_rng), self._arrive)
+        if self._next_gap is not None:
+            self.kernel.schedule(now + self._next_gap(), self._arrive)
         if self.cfg.snapshot_interval is not None:
             self.kernel.schedule_daemon(now + self.cfg.snapshot_interval, self._snapshot)
         ready_at = self.q.next_ready_at()
@@ -199,17 +202,16 @@ class Engine:
 
     # ------------------------------------------------------------------ arrivals
     def _arrive(self) -> None:
-        arrival = self.cfg.arrival
-        if arrival is not None:
-            self.kernel.schedule(self.clock._now + arrival.gap(self.arrival_rng), self._arrive)
-        if self._busy_until and self._deferred(self._admit, None):
+        """A job of the arrival process reaches the queue; the next arrival is scheduled."""
+        self.kernel.schedule(self.clock._now + self._next_gap(), self._arrive)
+        if self._busy_until and self._deferred(self._admit):
             return
-        self._admit(None)
+        self._admit()
 
-    def _admit(self, job_id: str | None) -> None:
-        if job_id is None:
-            self.jobs_arrived += 1
-            job_id = f"job-{self.jobs_arrived}"
+    def _admit(self) -> None:
+        """ENQUEUE a new job now (its first attempt's outcome drawn first) and dispatch."""
+        self.jobs_arrived += 1
+        job_id = f"job-{self.jobs_arrived}"
         self.model.draw_first(job_id)
         q = self.q
         seq = q.enqueue_new_id(job_id, job_id.encode())
@@ -288,7 +290,8 @@ class Engine:
     def _finish(self, worker: int, job_id: str, attempt: int, fails: bool) -> None:
         if self._busy_until and self._deferred(self._finish, worker, job_id, attempt, fails):
             return
-        self._release(worker)
+        del self._busy[worker]  # a finishing attempt's worker is busy with it
+        heapq.heappush(self._idle, worker)
         q = self.q
         if fails:
             self._emit(FAIL, job_id, attempt, worker, None)

@@ -241,6 +241,11 @@ class DurableQueue:
         self._snapshots: list[tuple[int, str]] = []
         self._chunks_of: dict[str, set[str]] = {}
         self._unsynced_since: float | None = None
+        # The hot operations call ``_commit`` only when it has something to do (see
+        # ``_commit_batch``): once the log reaches ``_commit_seq`` or the clock ``_commit_time``.
+        # Under "always" and "never" every operation commits.
+        self._commit_seq = 0
+        self._commit_time = math.inf
         self._stopped: BaseException | None = None
         self._closed = False
         self._lock_fd = -1
@@ -617,10 +622,14 @@ class DurableQueue:
     def _commit_batch(self, now: float | None = None) -> None:
         """``batch`` (group commit): fsync once ``batch_size`` records are waiting or the oldest
         has waited ``flush_interval``; whoever calls :meth:`tick` or :meth:`sync` in between
-        makes the timer exact. ``now``: the operation's own clock reading, if it has one."""
+        makes the timer exact. ``now``: the operation's own clock reading, if it has one.
+
+        Leaves the window in ``_commit_seq`` / ``_commit_time``: the hot operations skip this
+        call while their record's seq and their clock reading are both below it."""
         w = self.writer
         waiting = w.next_seq - 1 - w.durable_seq
         if not waiting:
+            self._close_commit_window()
             return
         if now is None:
             now = self.clock.now()
@@ -628,12 +637,21 @@ class DurableQueue:
         if since is None:
             since = self._unsynced_since = now
         if waiting < self.batch_size and now < since + self.flush_interval:
+            self._commit_seq = w.durable_seq + self.batch_size
+            self._commit_time = since + self.flush_interval
             return
         try:
             w.sync()
         except OSError as exc:
             raise self._fail_stop(exc, "WAL write") from exc
+        self._close_commit_window()
+
+    def _close_commit_window(self) -> None:
+        """Everything appended is durable: the next record opens a new group-commit window."""
         self._unsynced_since = None
+        if self.fsync_policy == "batch":
+            self._commit_seq = self.writer.durable_seq + 1
+            self._commit_time = math.inf
 
     def sync(self) -> int:
         """Write and fsync everything appended so far (a group commit). Returns durable_seq."""
@@ -642,7 +660,7 @@ class DurableQueue:
             self.writer.sync()
         except OSError as exc:
             raise self._fail_stop(exc, "WAL fsync") from exc
-        self._unsynced_since = None
+        self._close_commit_window()
         return self.writer.durable_seq
 
     def flush(self) -> int:
@@ -704,7 +722,8 @@ class DurableQueue:
         now = self.clock.now()
         seq = self.writer.append(ENQUEUE, id_bytes, now, 0, -1, wal.NO_TIMEOUT, 0, b"")
         self._on_enqueue(job_id, b"", None, now, seq)
-        self._commit(now)
+        if seq >= self._commit_seq or now >= self._commit_time:
+            self._commit(now)
         return seq
 
     def _enqueue_encoded(self, encoded: list[tuple[str, bytes, bytes, float | None]]) -> int:
@@ -794,9 +813,10 @@ class DurableQueue:
             return None
         attempt = rec.attempt + 1
         deadline = now + (rec.timeout if rec.timeout is not None else self.task_timeout)
-        self.writer.append(DISPATCH, rec.id_bytes, now, attempt, worker, deadline)
+        seq = self.writer.append(DISPATCH, rec.id_bytes, now, attempt, worker, deadline)
         self._on_dispatch(rec, now, attempt, worker, deadline)
-        self._commit(now)
+        if seq >= self._commit_seq or now >= self._commit_time:
+            self._commit(now)
         return rec.id, attempt, deadline
 
     def _current(self, job_id: str, attempt: int) -> JobRecord | None:
@@ -823,9 +843,10 @@ class DurableQueue:
                 self.stale_results += 1
                 return False
         now = self.clock.now()
-        self.writer.append(ACK, rec.id_bytes, now, attempt)
+        seq = self.writer.append(ACK, rec.id_bytes, now, attempt)
         self._on_ack(rec, now)
-        self._commit(now)
+        if seq >= self._commit_seq or now >= self._commit_time:
+            self._commit(now)
         return True
 
     def fail(self, job_id: str, attempt: int, reason: str = "failed") -> JobState | None:
@@ -927,7 +948,7 @@ class DurableQueue:
             self._prune()
         except OSError as exc:
             raise self._fail_stop(exc, "snapshot") from exc
-        self._unsynced_since = None
+        self._close_commit_window()
         return path
 
     def _counters(self) -> dict[str, int]:
