@@ -144,7 +144,7 @@ def memory_breakdown(sim: Any) -> dict[str, int]:
     containers = 0
     names = ("_jobs", "_ready", "_in_flight", "_delayed", "_finished_since_snapshot", "_chunks")
     holders = [(q, n) for n in names]
-    holders += [(engine, n) for n in ("acknowledged", "_unacked", "_busy")]
+    holders += [(engine, n) for n in ("acknowledged", "_unacked", "_idle")]
     holders.append((getattr(engine, "model", None), "_first"))
     for owner, name in holders:  # getattr: the engine's internals may move
         obj = getattr(owner, name, None)

@@ -75,11 +75,13 @@ class Engine:
         self._disk_free = 0.0
         self._dispatch_scheduled = False
         self._sync_scheduled = False
+        # Idle workers, lowest number first. A worker is busy from its DISPATCH until the one
+        # event that ends the attempt for it (_finish or _deadline, never both) hands it back.
         self._idle: list[int] = []
-        self._busy: dict[int, tuple[str, int]] = {}
         self._ack_on_write = config.fsync == "never"
         self._group_commit = config.fsync == "batch"
         self._latency = config.fsync_latency > 0 and config.fsync != "never"
+        self._plain_group_commit = self._group_commit and not self._latency
         self._next_gap = (
             config.arrival.sampler(self.arrival_rng) if config.arrival is not None else None
         )
@@ -109,12 +111,11 @@ class Engine:
     def _start_world(self) -> None:
         """(Re)start workers and timers after open or recovery."""
         self._idle = list(range(self.cfg.workers))
-        self._busy = {}
         self._dispatch_scheduled = False
         self._sync_scheduled = False
         now = self.clock.now()
         if self._next_gap is not None:
-            self.kernel.schedule(now + self._next_gap(), self._arrive)
+            self.kernel.set_source(now + self._next_gap(), self._arrive)
         if self.cfg.snapshot_interval is not None:
             self.kernel.schedule_daemon(now + self.cfg.snapshot_interval, self._snapshot)
         ready_at = self.q.next_ready_at()
@@ -137,6 +138,15 @@ class Engine:
     def _after_io(self) -> None:
         """Turn fsyncs that just happened into acknowledgements (and charged time)."""
         q = self.q
+        if self._plain_group_commit:  # the default, after every event: the short way
+            ack = q.writer.durable_seq
+            if ack > self._ack_seen:
+                self._ack_seen = ack
+                self._acknowledge(ack, True)
+            if not self._sync_scheduled and q._unsynced_since is not None:
+                self._sync_scheduled = True
+                self.kernel.schedule(q._unsynced_since + q.flush_interval, self._sync)
+            return
         w = q.writer
         ack = w.written_seq if self._ack_on_write else w.durable_seq
         if self._latency:
@@ -203,7 +213,7 @@ class Engine:
     # ------------------------------------------------------------------ arrivals
     def _arrive(self) -> None:
         """A job of the arrival process reaches the queue; the next arrival is scheduled."""
-        self.kernel.schedule(self.clock._now + self._next_gap(), self._arrive)
+        self.kernel.source_time = self.clock._now + self._next_gap()
         if self._busy_until and self._deferred(self._admit):
             return
         self._admit()
@@ -262,7 +272,6 @@ class Engine:
             (now, DISPATCH, job_id, attempt, worker, w.next_seq - 1, w.durable_seq, None)
         )
         service, fails, hangs = self.model.outcome(job_id, attempt)
-        self._busy[worker] = (job_id, attempt)
         schedule = self.kernel.schedule
         if hangs:
             schedule(deadline, self._deadline, worker, job_id, attempt)
@@ -283,14 +292,9 @@ class Engine:
             self.kernel.schedule(nxt, self._ready)
 
     # ------------------------------------------------------------------ results
-    def _release(self, worker: int) -> None:
-        if self._busy.pop(worker, None) is not None:
-            heapq.heappush(self._idle, worker)
-
     def _finish(self, worker: int, job_id: str, attempt: int, fails: bool) -> None:
         if self._busy_until and self._deferred(self._finish, worker, job_id, attempt, fails):
             return
-        del self._busy[worker]  # a finishing attempt's worker is busy with it
         heapq.heappush(self._idle, worker)
         q = self.q
         if fails:
@@ -330,7 +334,7 @@ class Engine:
     def _deadline(self, worker: int, job_id: str, attempt: int) -> None:
         if self._busy_until and self._deferred(self._deadline, worker, job_id, attempt):
             return
-        self._release(worker)
+        heapq.heappush(self._idle, worker)
         state = self.q.timeout_attempt(job_id, attempt)
         if state is not None:
             self._emit(TIMEOUT, job_id, attempt, worker, None)
@@ -399,7 +403,6 @@ class Engine:
         )
         self.kernel.clear()
         self._unacked.clear()
-        self._busy.clear()
         self._idle = []
         self._busy_until = 0.0
         self._disk_free = 0.0

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import heapq
+import math
 import os
 import shutil
 import tempfile
@@ -206,15 +207,29 @@ class Simulation:
                 gc.enable()
 
     def _run_events_until(self, t: float) -> None:
+        # Kernel.step, inlined: this loop runs every event of a long simulation.
         kernel = self.engine.kernel
         heap = kernel._heap
         clock = kernel.clock
         pop = heapq.heappop
+        inf = math.inf
         next_sample = self._next_sample
-        while heap and heap[0][0] <= t:
-            time, _, action, args, daemon = pop(heap)
-            if not daemon:
-                kernel._work -= 1
+        while True:
+            source_time = kernel.source_time
+            if heap and heap[0][0] < source_time:
+                time = heap[0][0]
+                if time > t:
+                    break
+                _, _, action, args, daemon = pop(heap)
+                if not daemon:
+                    kernel._work -= 1
+            elif source_time <= t:
+                time = source_time
+                kernel.source_time = inf
+                action = kernel.source
+                args = ()
+            else:
+                break
             if time >= next_sample:
                 self._sample_until(time)
                 next_sample = self._next_sample

@@ -803,7 +803,8 @@ class DurableQueue:
         if self._stopped is not None or self._closed:
             self._check_open()
         now = self.clock.now()
-        if self._delayed:
+        delayed = self._delayed
+        if delayed and delayed[0][0] <= now:  # a backed-off job may be due: order them
             rec = self._next_ready(now)
             if rec is None:
                 return None
