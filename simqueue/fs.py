@@ -12,6 +12,15 @@ three reasons:
    bookkeeping runs alongside real fsyncs, so a teaching run can "pull the plug" either way.
 3. **Fault injection.** Tests subclass it (see :mod:`simqueue.faults`) and override
    :meth:`FileSystem.before` to fail or crash at the Nth operation.
+4. **Write-behind (modeled durability only, switched on by the owner).** A simulation hands the
+   log to the OS at every group commit: a hundred small ``write`` system calls per simulated
+   second, each costing more than the records it carries. While ``write_behind`` is true,
+   written bytes wait in the handle (playing the OS page cache) and go to the file in large
+   writes: when ``WRITE_BEHIND_BYTES`` have gathered, when the file is read, sized, renamed,
+   removed, truncated, closed or cut by a power loss, and at :meth:`FileSystem.drain`. The
+   simulation switches it on only inside its event loop and drains when the loop ends, so
+   anyone looking at the files between calls sees every written byte. Sizes, fsync offsets and
+   the statistics count bytes when they are written, as before.
 
 The model of a power loss follows what POSIX promises and what the ALICE study found real file
 systems do: file data survives only up to the last fsync of that file; a new directory entry
@@ -30,17 +39,19 @@ from dataclasses import dataclass, field
 from .errors import DataDirLockedError
 
 TEAR_MODES = ("drop", "prefix", "garble", "zero")
+WRITE_BEHIND_BYTES = 1 << 20
 
 
 class FileHandle:
     """An open file we append to. ``size`` is where the next write lands."""
 
-    __slots__ = ("path", "fd", "size")
+    __slots__ = ("path", "fd", "size", "behind")
 
     def __init__(self, path: str, fd: int, size: int) -> None:
         self.path = path
         self.fd = fd
-        self.size = size
+        self.size = size  # counts bytes still waiting in ``behind``
+        self.behind: bytearray | None = None  # write-behind bytes not yet in the file
 
 
 @dataclass
@@ -71,9 +82,33 @@ class FileSystem:
     def __init__(self, *, real_fsync: bool = True, track_power_loss: bool = False) -> None:
         self.real_fsync = real_fsync
         self.track = track_power_loss or not real_fsync
+        #: Gather writes in user space (see point 4 above); never with a real fsync.
+        self.write_behind = False
         self.stats = IOStats()
         self._synced: dict[str, int] = {}
         self._dir_ops: dict[str, list[tuple]] = {}
+        self._behind: list[FileHandle] = []  # handles holding write-behind bytes
+
+    # -- write-behind ----------------------------------------------------------------------------
+    def drain(self) -> None:
+        """Put every write-behind byte into its file (a no-op without write-behind)."""
+        for handle in self._behind:
+            self._drain(handle)
+        self._behind.clear()
+
+    def _drain(self, handle: FileHandle) -> None:
+        data = handle.behind
+        if data and handle.fd >= 0:
+            self._write_all(handle, bytes(data))
+        handle.behind = None
+
+    def _write_all(self, handle: FileHandle, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(handle.fd, view)
+            if n <= 0:  # pragma: no cover - os.write raises instead on real systems
+                raise OSError(errno.EIO, "short write", handle.path)
+            view = view[n:]
 
     # -- hook for fault injection -----------------------------------------------------------
     def before(self, op: str, path: str) -> None:
@@ -87,9 +122,13 @@ class FileSystem:
         return sorted(os.listdir(path))
 
     def size(self, path: str) -> int:
+        if self._behind:
+            self.drain()
         return os.path.getsize(path)
 
     def read_bytes(self, path: str) -> bytes:
+        if self._behind:
+            self.drain()
         with open(path, "rb") as f:
             return f.read()
 
@@ -130,6 +169,8 @@ class FileSystem:
         return FileHandle(path, fd, 0)
 
     def open_append(self, path: str) -> FileHandle:
+        if self._behind:
+            self.drain()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         size = os.fstat(fd).st_size
         if self.track:
@@ -139,16 +180,22 @@ class FileSystem:
     def write(self, handle: FileHandle, data: bytes) -> None:
         """Hand ``data`` to the OS (it survives a process crash, not yet a power loss)."""
         self.before("write", handle.path)
-        n = os.write(handle.fd, data)
-        handle.size += n
-        if n < len(data):  # a short write: keep going until all of it is in
-            view = memoryview(data)[n:]
-            while view:
-                n = os.write(handle.fd, view)
-                if n <= 0:  # pragma: no cover - os.write raises instead on real systems
-                    raise OSError(errno.EIO, "short write", handle.path)
-                handle.size += n
-                view = view[n:]
+        if self.write_behind:
+            behind = handle.behind
+            if behind is None:
+                behind = handle.behind = bytearray()
+                self._behind.append(handle)
+            behind += data
+            handle.size += len(data)
+            if len(behind) >= WRITE_BEHIND_BYTES:
+                self._drain(handle)
+                self._behind.remove(handle)
+        else:
+            n = os.write(handle.fd, data)
+            handle.size += n
+            if n < len(data):  # a short write: keep going until all of it is in
+                self._write_all(handle, data[n:])
+                handle.size += len(data) - n
         self.stats.writes += 1
         self.stats.bytes_written += len(data)
 
@@ -157,11 +204,17 @@ class FileSystem:
         self.before("fsync", handle.path)
         self.stats.fsyncs += 1
         if self.real_fsync:
+            if handle.behind is not None:  # a real fsync must find every byte in the file
+                self._drain(handle)
+                self._behind.remove(handle)
             os.fsync(handle.fd)
         if self.track:
             self._synced[handle.path] = handle.size
 
     def close(self, handle: FileHandle) -> None:
+        if handle.behind is not None:
+            self._drain(handle)
+            self._behind.remove(handle)
         if handle.fd >= 0:
             os.close(handle.fd)
             handle.fd = -1
@@ -178,6 +231,8 @@ class FileSystem:
     def truncate_durably(self, path: str, size: int) -> None:
         """Cut ``path`` to ``size`` bytes and fsync, so a later append cannot land after junk."""
         self.before("truncate", path)
+        if self._behind:
+            self.drain()
         self.stats.truncates += 1
         fd = os.open(path, os.O_WRONLY)
         try:
@@ -193,6 +248,8 @@ class FileSystem:
     def rename(self, src: str, dst: str) -> None:
         """Atomic replace. Durable only after :meth:`fsync_dir` of the directory."""
         self.before("rename", dst)
+        if self._behind:
+            self.drain()
         saved = None
         if self.track and os.path.exists(dst):
             saved = self._durable_content(dst)
@@ -205,6 +262,8 @@ class FileSystem:
     def remove(self, path: str) -> None:
         """Unlink. Durable only after :meth:`fsync_dir` of the directory."""
         self.before("remove", path)
+        if self._behind:
+            self.drain()
         saved = self._durable_content(path) if self.track else None
         os.remove(path)
         self.stats.removes += 1
@@ -241,6 +300,8 @@ class FileSystem:
 
     def unsynced_bytes(self) -> int:
         """How many written bytes a power loss right now could take away."""
+        if self._behind:
+            self.drain()
         total = 0
         for path, synced in self._synced.items():
             if os.path.exists(path):
@@ -254,6 +315,7 @@ class FileSystem:
             raise ValueError(f"tear must be one of {TEAR_MODES}, got {tear!r}")
         if not self.track:
             raise ValueError("power_loss needs a FileSystem with track_power_loss=True")
+        self.drain()  # what reached the OS is in its page cache: the cut below decides its fate
         report = PowerLossReport(tear=tear)
         for path, synced in sorted(self._synced.items()):
             if not os.path.exists(path):

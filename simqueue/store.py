@@ -837,8 +837,9 @@ class DurableQueue:
         """Record success of ``attempt``. False (and counted) if that attempt is stale."""
         if self._stopped is not None or self._closed:
             self._check_open()
-        rec = self._jobs.get(job_id)
-        if rec is None or rec.state is not IN_FLIGHT or rec.attempt != attempt:
+        # The small in-flight map, not the map of every job ever seen: it stays in the cache.
+        rec = self._in_flight.get(job_id)
+        if rec is None or rec.attempt != attempt:
             rec = self._current(job_id, attempt)  # raises for unknown jobs or future attempts
             if rec is None:
                 self.stale_results += 1
@@ -884,8 +885,8 @@ class DurableQueue:
         """Time out one attempt if it is still current (the simulation's deadline timer).
         Returns the new state, or None if the attempt already ended (not a stale result)."""
         self._check_open()
-        rec = self._jobs.get(job_id)
-        if rec is None or rec.state is not IN_FLIGHT or rec.attempt != attempt:
+        rec = self._in_flight.get(job_id)
+        if rec is None or rec.attempt != attempt:
             return None
         self.timeouts += 1
         state = self._end_attempt(rec, "timeout", self.clock.now())
