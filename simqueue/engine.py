@@ -82,6 +82,12 @@ class Engine:
         self._group_commit = config.fsync == "batch"
         self._latency = config.fsync_latency > 0 and config.fsync != "never"
         self._plain_group_commit = self._group_commit and not self._latency
+        # Handlers scheduled for every attempt, bound once (``self._finish`` would build a new
+        # bound-method object at each use).
+        self._on_finish = self._finish
+        self._on_deadline = self._deadline
+        self._on_late = self._late
+        self._on_sync = self._sync
         self._next_gap = (
             config.arrival.sampler(self.arrival_rng) if config.arrival is not None else None
         )
@@ -145,7 +151,7 @@ class Engine:
                 self._acknowledge(ack, True)
             if not self._sync_scheduled and q._unsynced_since is not None:
                 self._sync_scheduled = True
-                self.kernel.schedule(q._unsynced_since + q.flush_interval, self._sync)
+                self.kernel.schedule(q._unsynced_since + q.flush_interval, self._on_sync)
             return
         w = q.writer
         ack = w.written_seq if self._ack_on_write else w.durable_seq
@@ -156,7 +162,7 @@ class Engine:
             self._acknowledge(ack, self._group_commit)
         if self._group_commit and not self._sync_scheduled and q._unsynced_since is not None:
             self._sync_scheduled = True
-            self.kernel.schedule(q._unsynced_since + q.flush_interval, self._sync)
+            self.kernel.schedule(q._unsynced_since + q.flush_interval, self._on_sync)
 
     def _charge_fsyncs(self, ack: int) -> None:
         """With a modeled fsync latency, acknowledgements wait for the disk."""
@@ -274,12 +280,12 @@ class Engine:
         service, fails, hangs = self.model.outcome(job_id, attempt)
         schedule = self.kernel.schedule
         if hangs:
-            schedule(deadline, self._deadline, worker, job_id, attempt)
+            schedule(deadline, self._on_deadline, worker, job_id, attempt)
         elif now + service > deadline:
-            schedule(deadline, self._deadline, worker, job_id, attempt)
-            schedule(now + service, self._late, job_id, attempt, fails)
+            schedule(deadline, self._on_deadline, worker, job_id, attempt)
+            schedule(now + service, self._on_late, job_id, attempt, fails)
         else:
-            schedule(now + service, self._finish, worker, job_id, attempt, fails)
+            schedule(now + service, self._on_finish, worker, job_id, attempt, fails)
         return True
 
     def _ready(self) -> None:

@@ -162,10 +162,18 @@ class JobRecord:
     )
 
     def __init__(
-        self, job_id: str, payload_raw: bytes, timeout: float | None, enqueued_at: float, seq: int
+        self,
+        job_id: str,
+        payload_raw: bytes,
+        timeout: float | None,
+        enqueued_at: float,
+        seq: int,
+        id_bytes: bytes | None = None,
     ) -> None:
         self.id = job_id
-        self.id_bytes = job_id.encode()  # encoded once: every record about the job carries it
+        # Encoded once (or handed over by a caller that has the bytes already): every record
+        # about the job carries it.
+        self.id_bytes = job_id.encode() if id_bytes is None else id_bytes
         self.state = PENDING
         self.attempt = 0
         self.payload_raw = payload_raw

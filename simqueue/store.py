@@ -28,7 +28,6 @@ import gc
 import heapq
 import math
 import os
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -224,7 +223,7 @@ class DurableQueue:
         self.wal_dir = os.path.join(data_dir, "wal")
         self.snap_dir = os.path.join(data_dir, "snapshots")
         self._jobs: dict[str, JobRecord] = {}
-        self._ready: OrderedDict[str, JobRecord] = OrderedDict()
+        self._ready: dict[str, JobRecord] = {}  # ready now, in the order they became ready
         self._delayed: list[tuple[float, int, str]] = []
         self._in_flight: dict[str, JobRecord] = {}
         self._n_pending = 0
@@ -540,9 +539,15 @@ class DurableQueue:
             self._on_dead(rec, t, REASON_NAMES.get(reason, "failed"))
 
     def _on_enqueue(
-        self, job_id: str, payload: bytes, timeout: float | None, t: float, seq: int
+        self,
+        job_id: str,
+        payload: bytes,
+        timeout: float | None,
+        t: float,
+        seq: int,
+        id_bytes: bytes | None = None,
     ) -> None:
-        rec = JobRecord(job_id, payload, timeout, t, seq)
+        rec = JobRecord(job_id, payload, timeout, t, seq, id_bytes)
         self._jobs[job_id] = rec
         self._n_pending += 1
         self._ready[job_id] = rec
@@ -721,7 +726,7 @@ class DurableQueue:
             self._check_open()
         now = self.clock.now()
         seq = self.writer.append(ENQUEUE, id_bytes, now, 0, -1, wal.NO_TIMEOUT, 0, b"")
-        self._on_enqueue(job_id, b"", None, now, seq)
+        self._on_enqueue(job_id, b"", None, now, seq, id_bytes)
         if seq >= self._commit_seq or now >= self._commit_time:
             self._commit(now)
         return seq
@@ -737,7 +742,7 @@ class DurableQueue:
             else:
                 timeout = float(timeout)
                 seq = append(ENQUEUE, id_b, now, 0, -1, timeout, 0, payload)
-            on_enqueue(job_id, payload, timeout, now, seq)
+            on_enqueue(job_id, payload, timeout, now, seq, id_b)
         self._commit(now)
         return seq
 
@@ -753,7 +758,9 @@ class DurableQueue:
         return self._enqueue_encoded(encoded)
 
     def _next_ready(self, now: float) -> JobRecord | None:
-        """The pending job that became ready first (FIFO by readiness), or None."""
+        """The pending job that became ready first (FIFO by readiness), or None: the head of
+        ``_ready`` (a plain dict, in the order jobs became ready) or a due backed-off job from the
+        delayed heap, whichever became ready first. The caller dispatches what it returns."""
         delayed = self._delayed
         jobs = self._jobs
         while delayed:
@@ -768,9 +775,7 @@ class DurableQueue:
                 head = next(iter(self._ready.values()))
                 if (head.ready_at, head.ready_seq) < (ready_at, rseq):
                     return head
-            heapq.heappop(delayed)
-            self._ready[job_id] = rec
-            self._ready.move_to_end(job_id, last=False)
+            heapq.heappop(delayed)  # the caller dispatches it now
             return rec
         if self._ready:
             return next(iter(self._ready.values()))
