@@ -280,8 +280,12 @@ class FileSystem:
         except BlockingIOError:
             os.close(fd)
             raise DataDirLockedError(data_dir) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        # The holder's pid, for people: written in place at a fixed width, so taking the lock
+        # never truncates a file (a truncate can wait on the file system's journal).
+        stamp = f"{os.getpid():<20}\n".encode()
+        os.pwrite(fd, stamp, 0)
+        if os.fstat(fd).st_size != len(stamp):
+            os.ftruncate(fd, len(stamp))
         return fd
 
     def unlock(self, fd: int) -> None:

@@ -230,60 +230,64 @@ class SegmentScan:
         # The whole 44-byte record head in one unpack, and the CRC over a bytes slice (for
         # records this small much cheaper than a memoryview slice); the fields are trusted only
         # once the checksum holds. Same checks, same order, same messages as the reading rules.
+        # ``end`` and ``last_seq`` are stored once, when the loop stops, not per record.
         data = self.data
         n = len(data)
         off = HEADER_SIZE
-        expect = self.expect_seq if self.expect_seq is not None else self.first_seq
+        first = expect = self.expect_seq if self.expect_seq is not None else self.first_seq
         crc32 = zlib.crc32
         unpack_head = RECORD_HEAD.unpack_from
-        types = TYPE_NAMES
         head_limit = n - FIXED_SIZE  # a whole record head fits at off <= head_limit
-        while off < n:
-            if off > head_limit:
-                self.bad = (off, "record header cut short")
-                break
-            crc, size, rtype, seq, t, attempt, worker, extra, reason, id_len = unpack_head(
-                data, off
-            )
-            end = off + 8 + size
-            if size < _BODY_FIXED or end > n:
-                self.bad = (off, f"record size {size} runs past the end of the segment")
-                break
-            if crc32(data[off + 4 : end]) != crc:
-                self.bad = (off, "checksum mismatch")
-                break
-            # A record whose checksum holds was written whole: a torn write cannot explain a
-            # wrong sequence number or type, so these are corruption, never a tail to cut.
-            if seq != expect:
-                raise CorruptWALError(
-                    self.path, off, f"sequence number {seq} where {expect} was expected"
+        try:
+            while off < n:
+                if off > head_limit:
+                    self.bad = (off, "record header cut short")
+                    break
+                crc, size, rtype, seq, t, attempt, worker, extra, reason, id_len = unpack_head(
+                    data, off
                 )
-            if rtype not in types or _BODY_FIXED + id_len > size:
-                raise CorruptWALError(
-                    self.path, off, f"unknown record type {rtype} or id length {id_len}"
+                end = off + 8 + size
+                if size < _BODY_FIXED or end > n:
+                    self.bad = (off, f"record size {size} runs past the end of the segment")
+                    break
+                if crc32(data[off + 4 : end]) != crc:
+                    self.bad = (off, "checksum mismatch")
+                    break
+                # A record whose checksum holds was written whole: a torn write cannot explain a
+                # wrong sequence number or type, so these are corruption, never a tail to cut.
+                if seq != expect:
+                    raise CorruptWALError(
+                        self.path, off, f"sequence number {seq} where {expect} was expected"
+                    )
+                if not ENQUEUE <= rtype <= DEAD or id_len > size - _BODY_FIXED:
+                    raise CorruptWALError(
+                        self.path, off, f"unknown record type {rtype} or id length {id_len}"
+                    )
+                id_start = off + FIXED_SIZE
+                id_end = id_start + id_len
+                try:
+                    job_id = data[id_start:id_end].decode()
+                except UnicodeDecodeError:  # whole but nonsensical, like a bad type: corruption
+                    raise CorruptWALError(self.path, off, "job id is not valid UTF-8") from None
+                yield (
+                    rtype,
+                    seq,
+                    t,
+                    attempt,
+                    worker,
+                    extra,
+                    reason,
+                    job_id,
+                    data[id_end:end] if id_end < end else b"",
+                    off,
                 )
-            id_end = off + FIXED_SIZE + id_len
-            try:
-                job_id = data[off + FIXED_SIZE : id_end].decode()
-            except UnicodeDecodeError:  # whole but nonsensical, like a bad type: corruption
-                raise CorruptWALError(self.path, off, "job id is not valid UTF-8") from None
-            yield (
-                rtype,
-                seq,
-                t,
-                attempt,
-                worker,
-                extra,
-                reason,
-                job_id,
-                data[id_end:end] if id_end < end else b"",
-                off,
-            )
-            expect = seq + 1
-            off = end
-            self.end = end
-            self.last_seq = seq
-        self.expect_seq = expect
+                expect = seq + 1
+                off = end
+        finally:
+            self.end = off
+            if expect != first:
+                self.last_seq = expect - 1
+            self.expect_seq = expect
 
     def valid_after_bad(self) -> int | None:
         """Offset of a valid record that continues the log after the bad one, else ``None``.
