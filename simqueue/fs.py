@@ -180,7 +180,7 @@ class FileSystem:
     def write(self, handle: FileHandle, data: bytes) -> None:
         """Hand ``data`` to the OS (it survives a process crash, not yet a power loss)."""
         self.before("write", handle.path)
-        if self.write_behind:
+        if self.write_behind and len(data) < WRITE_BEHIND_BYTES:
             behind = handle.behind
             if behind is None:
                 behind = handle.behind = bytearray()
@@ -191,6 +191,9 @@ class FileSystem:
                 self._drain(handle)
                 self._behind.remove(handle)
         else:
+            if handle.behind is not None:  # keep the order of the bytes
+                self._drain(handle)
+                self._behind.remove(handle)
             n = os.write(handle.fd, data)
             handle.size += n
             if n < len(data):  # a short write: keep going until all of it is in

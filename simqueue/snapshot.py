@@ -9,9 +9,13 @@ Layout in ``DIR/snapshots/``::
                                 finished (COMPLETED or DEAD) since the previous snapshot
 
 Finished jobs never change again, so each snapshot writes only the jobs that finished since the
-previous one into a new immutable *chunk* and lists every chunk it relies on (name, size, CRC);
-when there are more than ``MAX_CHUNKS`` they are merged into one. A snapshot's cost therefore
-grows with the live jobs and the recent work, not with everything the queue has ever done.
+previous one into a new immutable *chunk* and lists every chunk it relies on (name, size, CRC,
+level). Chunks are merged in tiers, as a log-structured merge tree does: a new chunk is level
+0, and whenever the newest ``MERGE_FANIN`` chunks share a level they become one chunk a level
+up. A finished job is rewritten once per level (a handful of times over a queue's life, not
+once every few snapshots), and a snapshot lists at most ``MERGE_FANIN - 1`` chunks per level.
+A snapshot's cost therefore grows with the live jobs and the recent work, not with everything
+the queue has ever done.
 
 Header line of both kinds: ``SQSNAP <schema> <last_seq> <body_bytes> <crc32 hex>\\n`` (``SQDONE``
 for chunks). Writing follows SQLite's and etcd's rule: temp file, fsync, rename, fsync the
@@ -34,7 +38,7 @@ from .fs import FileSystem
 from .jobs import COMPLETED, DEAD, IN_FLIGHT, PENDING, JobRecord, JobState
 
 SCHEMA_VERSION = 1
-MAX_CHUNKS = 16
+MERGE_FANIN = 16
 SNAP_PREFIX, SNAP_SUFFIX = "snap-", ".snap"
 CHUNK_PREFIX, CHUNK_SUFFIX = "done-", ".jobs"
 TMP_SUFFIX = ".tmp"
@@ -148,13 +152,15 @@ def snapshot_chunk_names(fs: FileSystem, path: str) -> set[str]:
         raise CorruptSnapshotError(path, f"unreadable body: {exc}") from None
 
 
-def _frame(magic: str, last_seq: int, body: bytes) -> bytes:
-    head = f"{magic} {SCHEMA_VERSION} {last_seq} {len(body)} {zlib.crc32(body):08x}\n"
+def _frame(magic: str, last_seq: int, body: bytes, crc: int | None = None) -> bytes:
+    if crc is None:
+        crc = zlib.crc32(body)
+    head = f"{magic} {SCHEMA_VERSION} {last_seq} {len(body)} {crc:08x}\n"
     return head.encode() + body
 
 
-def _unframe(path: str, data: bytes, magic: str) -> tuple[int, bytes]:
-    """Check a header line and checksum; return (last_seq, body)."""
+def _unframe(path: str, data: bytes, magic: str, with_crc: bool = False) -> Any:
+    """Check a header line and checksum; return (last_seq, body), or (last_seq, body, crc)."""
     nl = data.find(b"\n", 0, 200)
     if nl < 0:
         raise CorruptSnapshotError(path, "missing header line (file cut short?)")
@@ -175,7 +181,7 @@ def _unframe(path: str, data: bytes, magic: str) -> tuple[int, bytes]:
         raise CorruptSnapshotError(path, f"body is {len(body)} bytes, header says {size}")
     if zlib.crc32(body) != crc:
         raise CorruptSnapshotError(path, "checksum mismatch")
-    return last_seq, body
+    return (last_seq, body, crc) if with_crc else (last_seq, body)
 
 
 class NewerSchemaError(CorruptSnapshotError):
@@ -196,19 +202,19 @@ class SnapshotState:
     skipped: list[str] = field(default_factory=list)
 
 
-def write_chunk(fs: FileSystem, snap_dir: str, last_seq: int, body: bytes) -> dict[str, Any]:
-    """Write a finished-jobs chunk atomically (minus the directory fsync, done by the caller)."""
+def write_chunk(
+    fs: FileSystem, snap_dir: str, last_seq: int, body: bytes, level: int = 0
+) -> dict[str, Any]:
+    """Write a finished-jobs chunk atomically (minus the directory fsync, done by the caller).
+    Its ``crc`` in the snapshot's list is the body's, the one its header line carries too."""
     name = chunk_name(last_seq)
     path = os.path.join(snap_dir, name)
-    data = _frame("SQDONE", last_seq, body)
+    crc = zlib.crc32(body)
+    data = _frame("SQDONE", last_seq, body, crc)
     tmp = path + TMP_SUFFIX
     fs.write_file_durably(tmp, data)
     fs.rename(tmp, path)
-    return {
-        "name": name,
-        "bytes": len(data),
-        "crc": zlib.crc32(data),
-    }
+    return {"name": name, "bytes": len(data), "crc": crc, "level": level}
 
 
 _CHUNK_NAME = re.compile(r"^" + re.escape(CHUNK_PREFIX) + r"\d{20}" + re.escape(CHUNK_SUFFIX) + "$")
@@ -227,11 +233,14 @@ def read_chunk_body(fs: FileSystem, snap_dir: str, meta: dict[str, Any]) -> byte
         raise CorruptSnapshotError(
             path, "finished-jobs chunk listed by the snapshot is missing"
         ) from None
-    if len(data) != meta["bytes"] or zlib.crc32(data) != meta["crc"]:
+    # The listed CRC is the body's (older snapshots listed the whole file's): either way the
+    # chunk must be the very one the snapshot was written with.
+    _, body, crc = _unframe(path, data, "SQDONE", with_crc=True)
+    if len(data) != meta["bytes"] or meta["crc"] not in (crc, zlib.crc32(data)):
         raise CorruptSnapshotError(
             path, "finished-jobs chunk does not match the snapshot's checksum"
         )
-    return _unframe(path, data, "SQDONE")[1]
+    return body
 
 
 def write_snapshot(
@@ -246,14 +255,18 @@ def write_snapshot(
 ) -> tuple[str, list[dict[str, Any]]]:
     """Write chunk (if any) and snapshot durably; return (snapshot path, chunk list it uses)."""
     chunks = list(chunks)
-    new_body = encode_jobs(newly_finished) if newly_finished else b""
-    if new_body or len(chunks) >= MAX_CHUNKS:
-        if len(chunks) >= MAX_CHUNKS:  # merge: rows are concatenated, never re-encoded
-            bodies = [read_chunk_body(fs, snap_dir, m) for m in chunks]
-            bodies.append(new_body)
-            new_body = b"".join(bodies)
-            chunks = []
-        chunks.append(write_chunk(fs, snap_dir, last_seq, new_body))
+    if newly_finished:
+        body, level = encode_jobs(newly_finished), 0
+        # Tiered merge: while this chunk would complete a run of MERGE_FANIN chunks of one
+        # level, fold the run into it a level up. Rows are concatenated, never re-encoded.
+        while len(chunks) >= MERGE_FANIN - 1 and all(
+            m.get("level", 0) == level for m in chunks[-(MERGE_FANIN - 1) :]
+        ):
+            run = chunks[-(MERGE_FANIN - 1) :]
+            del chunks[-(MERGE_FANIN - 1) :]
+            body = b"".join([read_chunk_body(fs, snap_dir, m) for m in run] + [body])
+            level += 1
+        chunks.append(write_chunk(fs, snap_dir, last_seq, body, level))
     meta = json.dumps(
         {
             "schema": SCHEMA_VERSION,

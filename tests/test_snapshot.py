@@ -177,21 +177,28 @@ def test_recovery_replays_only_records_after_the_snapshot(make_queue, clock) -> 
     assert q.recovery.records_skipped == snap_seq  # still in the WAL, read, not applied
 
 
-def test_finished_jobs_survive_many_snapshots_and_chunk_merges(make_queue, clock) -> None:
+def test_finished_jobs_survive_many_snapshots_and_tiered_chunk_merges(
+    make_queue, clock, monkeypatch
+) -> None:
+    monkeypatch.setattr(snap, "MERGE_FANIN", 3)  # levels fill after 3, 9, 27 snapshots
     q = make_queue()
-    for r in range(snap.MAX_CHUNKS + 4):
+    rounds = 30
+    for r in range(rounds):
         q.enqueue_many([Job(f"r{r}-{i}") for i in range(3)])
         for _ in range(3):
             job = q.dispatch(0)
             q.complete(job.id, job.attempt)
         q.snapshot()
+        levels = [m["level"] for m in q._chunks]
+        assert levels == sorted(levels, reverse=True)  # oldest, most merged first
+        assert all(levels.count(k) < 3 for k in set(levels))  # a full run is always merged
+    # 30 = 1*27 + 1*3 (base 3): one level-3 chunk, one level-1 chunk, no level-0 or level-2.
+    assert [m["level"] for m in q._chunks] == [3, 1]
     expected = observe(q)
-    chunk_files = [n for n in os.listdir(q.snap_dir) if n.endswith(snap.CHUNK_SUFFIX)]
-    assert len(chunk_files) <= 2 * snap.MAX_CHUNKS
     q.close()
     q = make_queue()
     assert observe(q) == expected
-    assert q.counts()["completed"] == 3 * (snap.MAX_CHUNKS + 4)
+    assert q.counts()["completed"] == 3 * rounds
     from simqueue import DuplicateJobError
 
     with pytest.raises(DuplicateJobError):
