@@ -22,6 +22,13 @@ Outcome = tuple[float, bool, bool]
 
 _FOUR_U64 = struct.Struct("<4Q")
 _TO_UNIT = 2.0**-53
+_blake2b = hashlib.blake2b
+
+
+def _uniforms(digest: bytes) -> list[float]:
+    """Four 53-bit uniforms from 32 bytes, last one first (``pop`` hands them out in order)."""
+    a, b, c, d = _FOUR_U64.unpack(digest)
+    return [(d >> 11) * _TO_UNIT, (c >> 11) * _TO_UNIT, (b >> 11) * _TO_UNIT, (a >> 11) * _TO_UNIT]
 
 
 class KeyedDraws:
@@ -38,15 +45,13 @@ class KeyedDraws:
     def __init__(self, key: str) -> None:
         self._key = key.encode()
         self._block = 0
-        self._values: list[float] = []
+        self._values = _uniforms(_blake2b(self._key, digest_size=32).digest())
 
     def random(self) -> float:
-        if not self._values:
-            digest = hashlib.blake2b(
-                self._key, digest_size=32, salt=self._block.to_bytes(16, "little")
-            ).digest()
+        if not self._values:  # past the first four: hash the key again with a block number
             self._block += 1
-            self._values = [(v >> 11) * _TO_UNIT for v in _FOUR_U64.unpack(digest)][::-1]
+            salt = self._block.to_bytes(16, "little")
+            self._values = _uniforms(_blake2b(self._key, digest_size=32, salt=salt).digest())
         return self._values.pop()
 
     def expovariate(self, lambd: float = 1.0) -> float:
