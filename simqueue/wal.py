@@ -233,7 +233,7 @@ class SegmentScan:
         # ``end`` and ``last_seq`` are stored once, when the loop stops, not per record.
         data = self.data
         n = len(data)
-        off = HEADER_SIZE
+        off = self.end or HEADER_SIZE  # a reader that went ahead (see ``resume_at``) set it
         first = expect = self.expect_seq if self.expect_seq is not None else self.first_seq
         crc32 = zlib.crc32
         unpack_head = RECORD_HEAD.unpack_from
@@ -288,6 +288,14 @@ class SegmentScan:
             if expect != first:
                 self.last_seq = expect - 1
             self.expect_seq = expect
+
+    def resume_at(self, off: int, expect: int) -> None:
+        """A reader has checked and used every record before ``off`` (the last of them with
+        seq ``expect - 1``): :meth:`records` goes on from there."""
+        if off > HEADER_SIZE:
+            self.last_seq = expect - 1
+        self.end = off
+        self.expect_seq = expect
 
     def valid_after_bad(self) -> int | None:
         """Offset of a valid record that continues the log after the bad one, else ``None``.
