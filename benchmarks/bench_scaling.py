@@ -145,7 +145,7 @@ def memory_breakdown(sim: Any) -> dict[str, int]:
     names = ("_jobs", "_ready", "_in_flight", "_delayed", "_finished_since_snapshot", "_chunks")
     holders = [(q, n) for n in names]
     holders += [(engine, n) for n in ("acknowledged", "_unacked", "_idle")]
-    holders.append((getattr(engine, "model", None), "_first"))
+    holders.append((getattr(engine, "model", None), "first_outcomes"))
     for owner, name in holders:  # getattr: the engine's internals may move
         obj = getattr(owner, name, None)
         if obj is not None:

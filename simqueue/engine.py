@@ -88,6 +88,7 @@ class Engine:
         self._on_deadline = self._deadline
         self._on_late = self._late
         self._on_sync = self._sync
+        self._first_outcomes = self.model.first_outcomes  # drawn at arrival, taken at dispatch
         self._next_gap = (
             config.arrival.sampler(self.arrival_rng) if config.arrival is not None else None
         )
@@ -186,12 +187,12 @@ class Engine:
     def _acknowledge(self, upto: int, group_commit: bool) -> None:
         if self.q is None:
             return
-        if group_commit:
-            self._emit(SYNC, None, None, None, upto)
-        unacked = self._unacked
         append = self.trace.append
         now = self.clock._now
         durable = self.q.writer.durable_seq
+        if group_commit:
+            append((now, SYNC, None, None, None, upto, durable, None))
+        unacked = self._unacked
         while unacked and unacked[0][0] <= upto:
             seq, job_id = unacked.popleft()
             append((now, ENQUEUED, job_id, 0, None, seq, durable, None))
@@ -205,16 +206,30 @@ class Engine:
         return False
 
     def _want_dispatch(self) -> None:
-        """Give ready jobs to idle workers, right now, in the handler that freed them."""
-        if self._idle and self.q._n_pending:
+        """Give ready jobs to idle workers, right now, in the handler that freed them; then,
+        once per handler, turn new fsyncs into acknowledgements and arm the group-commit timer
+        (:meth:`_after_io`, whose plain group-commit case is written out here: it runs after
+        every event)."""
+        q = self.q
+        idle = self._idle
+        if idle and q._n_pending:
             if self._busy_until and self.clock._now < self._busy_until:
                 if not self._dispatch_scheduled:
                     self._dispatch_scheduled = True
                     self.kernel.schedule(self._busy_until, self._dispatch)
             else:
-                while self._idle and self.q._n_pending and self._dispatch_one():
+                while idle and q._n_pending and self._dispatch_one():
                     pass
-        self._after_io()  # once per handler: acknowledgements and the group-commit timer
+        if not self._plain_group_commit:
+            self._after_io()
+            return
+        ack = q.writer.durable_seq
+        if ack > self._ack_seen:
+            self._ack_seen = ack
+            self._acknowledge(ack, True)
+        if not self._sync_scheduled and q._unsynced_since is not None:
+            self._sync_scheduled = True
+            self.kernel.schedule(q._unsynced_since + q.flush_interval, self._on_sync)
 
     # ------------------------------------------------------------------ arrivals
     def _arrive(self) -> None:
@@ -277,7 +292,8 @@ class Engine:
         self.trace.append(
             (now, DISPATCH, job_id, attempt, worker, w.next_seq - 1, w.durable_seq, None)
         )
-        service, fails, hangs = self.model.outcome(job_id, attempt)
+        first = self._first_outcomes.pop(job_id, None) if attempt == 1 else None
+        service, fails, hangs = first or self.model.outcome(job_id, attempt)
         schedule = self.kernel.schedule
         if hangs:
             schedule(deadline, self._on_deadline, worker, job_id, attempt)

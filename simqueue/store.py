@@ -834,7 +834,8 @@ class DurableQueue:
                 break
             if self._ready:
                 head = next(iter(self._ready.values()))
-                if (head.ready_at, head.ready_seq) < (ready_at, rseq):
+                head_at = head.ready_at
+                if head_at < ready_at or (head_at == ready_at and head.ready_seq < rseq):
                     return head
             heapq.heappop(delayed)  # the caller dispatches it now
             return rec
@@ -950,13 +951,16 @@ class DurableQueue:
     def timeout_attempt(self, job_id: str, attempt: int) -> JobState | None:
         """Time out one attempt if it is still current (the simulation's deadline timer).
         Returns the new state, or None if the attempt already ended (not a stale result)."""
-        self._check_open()
+        if self._stopped is not None or self._closed:
+            self._check_open()
         rec = self._in_flight.get(job_id)
         if rec is None or rec.attempt != attempt:
             return None
         self.timeouts += 1
-        state = self._end_attempt(rec, "timeout", self.clock.now())
-        self._commit()
+        now = self.clock.now()
+        state = self._end_attempt(rec, "timeout", now)
+        if self.writer.next_seq > self._commit_seq or now >= self._commit_time:
+            self._commit(now)
         return state
 
     def expire(self) -> list[str]:

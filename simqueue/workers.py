@@ -68,13 +68,13 @@ class WorkModel:
         self.hang_rate = config.hang_rate
         self.service_rng = random.Random(f"{config.seed}:service")
         self.failure_rng = random.Random(f"{config.seed}:failure")
-        self._first: dict[str, Outcome] = {}
+        self.first_outcomes: dict[str, Outcome] = {}
         self._sample_service = self.service.sampler(self.service_rng)
 
     def draw_first(self, job_id: str) -> None:
         """Fix the first attempt's outcome when the job arrives."""
         fr = self.failure_rng.random
-        self._first[job_id] = (
+        self.first_outcomes[job_id] = (
             self._sample_service(),
             fr() < self.failure_rate,
             fr() < self.hang_rate,
@@ -83,7 +83,7 @@ class WorkModel:
     def outcome(self, job_id: str, attempt: int) -> Outcome:
         """How ``attempt`` of ``job_id`` goes: service time, failure, hang."""
         if attempt == 1:
-            first = self._first.pop(job_id, None)
+            first = self.first_outcomes.pop(job_id, None)
             if first is not None:
                 return first
         draws = KeyedDraws(f"{self.seed}:attempt:{job_id}:{attempt}")
