@@ -208,8 +208,7 @@ class Engine:
     def _want_dispatch(self) -> None:
         """Give ready jobs to idle workers, right now, in the handler that freed them; then,
         once per handler, turn new fsyncs into acknowledgements and arm the group-commit timer
-        (:meth:`_after_io`, whose plain group-commit case is written out here: it runs after
-        every event)."""
+        (:meth:`_after_io`)."""
         q = self.q
         idle = self._idle
         if idle and q._n_pending:
@@ -220,16 +219,7 @@ class Engine:
             else:
                 while idle and q._n_pending and self._dispatch_one():
                     pass
-        if not self._plain_group_commit:
-            self._after_io()
-            return
-        ack = q.writer.durable_seq
-        if ack > self._ack_seen:
-            self._ack_seen = ack
-            self._acknowledge(ack, True)
-        if not self._sync_scheduled and q._unsynced_since is not None:
-            self._sync_scheduled = True
-            self.kernel.schedule(q._unsynced_since + q.flush_interval, self._on_sync)
+        self._after_io()
 
     # ------------------------------------------------------------------ arrivals
     def _arrive(self) -> None:

@@ -447,13 +447,17 @@ class DurableQueue:
             # that hold exactly the jobs each can apply to (every job in ``_ready`` is
             # PENDING, every job in ``_in_flight`` is IN_FLIGHT); anything else is judged
             # by ``_apply`` against the state machine, with the live path's messages.
-            elif rtype == DISPATCH and (rec := ready_get(job_id)) is not None and (
-                attempt == rec.attempt + 1
+            elif (
+                rtype == DISPATCH
+                and (rec := ready_get(job_id)) is not None
+                and (attempt == rec.attempt + 1)
             ):
                 on_dispatch(rec, t, attempt, worker, extra)
                 replayed += 1
-            elif rtype == ACK and (rec := in_flight_get(job_id)) is not None and (
-                attempt == rec.attempt
+            elif (
+                rtype == ACK
+                and (rec := in_flight_get(job_id)) is not None
+                and (attempt == rec.attempt)
             ):
                 on_ack(rec, t)
                 replayed += 1
@@ -463,43 +467,27 @@ class DurableQueue:
                 replayed += 1
             else:
                 payload = data[id_end:end] if id_end < end else b""
-                self._replay_record(
-                    path, off, rtype, seq, t, attempt, worker, extra, reason, job_id, payload
-                )
+                fields = (rtype, seq, t, attempt, worker, extra, reason, job_id, payload)
+                self._replay_record(path, off, fields)
                 replayed += 1
             expect = seq + 1
             off = end
         scan.resume_at(off, expect)
-        for rtype, seq, t, attempt, worker, extra, reason, job_id, payload, off in scan.records():
-            if seq <= last_snap_seq:
+        for record in scan.records():  # the record's fields, then its offset
+            if record[1] <= last_snap_seq:
                 covered += 1
                 continue
-            self._replay_record(
-                path, off, rtype, seq, t, attempt, worker, extra, reason, job_id, payload
-            )
+            self._replay_record(path, record[9], record[:9])
             replayed += 1
         return replayed, covered
 
-    def _replay_record(
-        self,
-        path: str,
-        off: int,
-        rtype: int,
-        seq: int,
-        t: float,
-        attempt: int,
-        worker: int,
-        extra: float,
-        reason: int,
-        job_id: str,
-        payload: bytes,
-    ) -> None:
-        """Apply one record through the state machine; a record it refuses is corruption of
-        ``path`` at byte ``off``."""
+    def _replay_record(self, path: str, off: int, fields: tuple) -> None:
+        """Apply one record (:meth:`_apply`'s arguments) through the state machine; a record it
+        refuses is corruption of ``path`` at byte ``off``."""
         try:
-            self._apply(rtype, seq, t, attempt, worker, extra, reason, job_id, payload)
+            self._apply(*fields)
         except SimQueueError as exc:
-            raise CorruptWALError(path, off, f"record seq {seq}: {exc}") from None
+            raise CorruptWALError(path, off, f"record seq {fields[1]}: {exc}") from None
 
     def _remove_temp_files(self) -> None:
         removed = False
@@ -760,7 +748,13 @@ class DurableQueue:
     def enqueue(self, job: Job) -> int:
         """Add one job; returns its ENQUEUE record's seq. Durable as the fsync policy says:
         acknowledged once ``durable_seq >= seq`` (immediately under ``always``)."""
-        return self.enqueue_many([job])
+        self._check_open()
+        if not isinstance(job, Job):
+            raise ValueError(f"enqueue takes simqueue.Job objects, got {type(job).__name__}")
+        if job.id in self._jobs:
+            raise DuplicateJobError(job.id)
+        payload = encode_payload(job.id, job.payload)
+        return self._enqueue_encoded([(job.id, job.id.encode(), payload, job.timeout)])
 
     def enqueue_many(self, jobs: Iterable[Job]) -> int:
         """Add jobs all-or-nothing: every job is checked before any is logged. Returns the seq
@@ -859,7 +853,7 @@ class DurableQueue:
         out = self.dispatch_raw(worker)
         if out is None:
             return None
-        rec = self._jobs[out[0]]
+        rec = self._in_flight[out[0]]  # just dispatched: in the small in-flight map
         return Job._stored(
             rec.id, decode_payload(rec.payload_raw), rec.timeout, rec.attempt, rec.deadline
         )
