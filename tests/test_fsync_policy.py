@@ -85,6 +85,29 @@ def test_batch_commit_due_is_also_taken_by_the_next_append(make_queue, clock, fs
     assert len(fsyncs) == 1 and q.is_acknowledged(first) and q.is_acknowledged(second)
 
 
+def test_the_hot_operations_group_commit_at_the_same_points(make_queue, clock, fsyncs) -> None:
+    """enqueue_new_id, dispatch_raw and complete skip the policy call inside the commit window;
+    the fsyncs must still land exactly every batch_size records and at the flush interval."""
+    q = make_queue(fsync="batch", durability="real", batch_size=10, flush_interval=0.5)
+    base = q.durable_seq
+    fsyncs.clear()
+    ids = [f"h{i}" for i in range(12)]
+    for job_id in ids:
+        q.enqueue_new_id(job_id, job_id.encode())
+    assert len(fsyncs) == 1 and q.durable_seq == base + 10
+    for worker in range(12):
+        q.dispatch_raw(worker)
+    assert len(fsyncs) == 2 and q.durable_seq == base + 20
+    for job_id in ids[:9]:
+        q.complete(job_id, 1)
+    assert len(fsyncs) == 3 and q.durable_seq == base + 30
+    q.complete(ids[9], 1)  # record 34: inside the window, nothing due
+    assert len(fsyncs) == 3
+    clock.advance_by(0.5)  # the oldest unsynced record has now waited flush_interval
+    q.complete(ids[10], 1)
+    assert len(fsyncs) == 4 and q.durable_seq == base + 35
+
+
 def test_never_hands_records_to_the_os_without_any_fsync(make_queue, fsyncs) -> None:
     q = make_queue(fsync="never", durability="real")
     fsyncs.clear()

@@ -310,3 +310,33 @@ def test_a_chunk_name_that_is_not_ours_never_becomes_a_path(tmp_path, name) -> N
 
     with pytest.raises(CorruptSnapshotError, match="bad name"):
         snap.read_chunk_body(FileSystem(), str(tmp_path), {"name": name, "bytes": 0, "crc": 0})
+
+
+def test_a_chunk_list_with_whole_file_checksums_still_reads(make_queue) -> None:
+    """Snapshots written before chunk lists carried the body's CRC listed the whole file's."""
+    import json
+
+    q = make_queue()
+    q.enqueue_many([Job(f"old-{i}") for i in range(4)])
+    for _ in range(4):
+        job = q.dispatch(0)
+        q.complete(job.id, job.attempt)
+    q.snapshot()
+    expected = observe(q)
+    snap_path = q._snapshots[-1][1]
+    snap_dir = q.snap_dir
+    q.close()
+    with open(snap_path, "rb") as f:
+        last_seq, body = snap._unframe(snap_path, f.read(), "SQSNAP")
+    nl = body.index(b"\n")
+    doc = json.loads(body[:nl])
+    for meta in doc["chunks"]:
+        with open(os.path.join(snap_dir, meta["name"]), "rb") as f:
+            meta["crc"] = zlib.crc32(f.read())  # the older listing
+        meta.pop("level")
+    body = json.dumps(doc, separators=(",", ":")).encode() + body[nl:]
+    with open(snap_path, "wb") as f:
+        f.write(snap._frame("SQSNAP", last_seq, body))
+    q = make_queue()
+    assert q.recovery.snapshot == snap_path
+    assert observe(q) == expected
