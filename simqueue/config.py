@@ -91,6 +91,20 @@ class Config:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
+    def queue_options(self) -> dict[str, Any]:
+        """The keyword arguments of :meth:`DurableQueue.open` this config decides: one list
+        for the simulation and the server, which open the same queue on different clocks."""
+        return {
+            "fsync": self.fsync,
+            "max_retry": self.max_retry,
+            "backoff": self.backoff,
+            "task_timeout": self.task_timeout,
+            "flush_interval": self.flush_interval,
+            "batch_size": self.batch_size,
+            "segment_bytes": self.segment_bytes,
+            "durability": self.durability,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """Plain values (distributions as their spec strings) for JSON, YAML and exports."""
         out = {}

@@ -97,19 +97,8 @@ class Engine:
 
     # ------------------------------------------------------------------ lifecycle
     def _open_queue(self) -> DurableQueue:
-        c = self.cfg
         self.q = DurableQueue.open(
-            self.data_dir,
-            fsync=c.fsync,
-            max_retry=c.max_retry,
-            backoff=c.backoff,
-            clock=self.clock,
-            task_timeout=c.task_timeout,
-            flush_interval=c.flush_interval,
-            batch_size=c.batch_size,
-            segment_bytes=c.segment_bytes,
-            durability=c.durability,
-            fs=self.fs,
+            self.data_dir, clock=self.clock, fs=self.fs, **self.cfg.queue_options()
         )
         self._ack_seen = self._ack_point()
         self._fsyncs_seen = self.fs.stats.fsyncs

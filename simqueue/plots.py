@@ -230,6 +230,18 @@ def _recovery_target(ax, target: float) -> None:
     _target_line(ax, target, f"target {target:g} s")
 
 
+def _recovery_axes(ax, target: float, xlabel: str, title: str) -> None:
+    """The recovery plots' common frame: the target line, log-log axes, labels, legend, grid."""
+    _recovery_target(ax, target)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("recovery time (s, measured)")
+    ax.set_title(title)
+    ax.legend(fontsize="small", loc="upper left")
+    ax.grid(alpha=0.3, which="both")
+
+
 def _config_of(source: Any, config: Config | None) -> Config | None:
     if config is not None:
         return config
@@ -405,14 +417,9 @@ def recovery_vs_records(
             "r_squared": fit.r_squared,
             "max_records": limit,
         }
-    _recovery_target(ax, target)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("WAL records replayed")
-    ax.set_ylabel("recovery time (s, measured)")
-    ax.set_title("Recovery time against records since the last snapshot")
-    ax.legend(fontsize="small", loc="upper left")
-    ax.grid(alpha=0.3, which="both")
+    _recovery_axes(
+        ax, target, "WAL records replayed", "Recovery time against records since the last snapshot"
+    )
     return _attach(fig, "recovery_vs_records", frame, _config_of(data, config), data, **extra)
 
 
@@ -450,14 +457,12 @@ def recovery_vs_snapshot_interval(
         _mark_limit(ax, best, target, f"longest interval ≈ {best:,.0f} s", dy=8)
         extra["max_snapshot_interval"] = best
         extra["records_per_second"] = records_per_second
-    _recovery_target(ax, target)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("snapshot interval (simulated s)")
-    ax.set_ylabel("recovery time (s, measured)")
-    ax.set_title("Worst-case recovery time against snapshot interval")
-    ax.legend(fontsize="small", loc="upper left")
-    ax.grid(alpha=0.3, which="both")
+    _recovery_axes(
+        ax,
+        target,
+        "snapshot interval (simulated s)",
+        "Worst-case recovery time against snapshot interval",
+    )
     return _attach(fig, "recovery_vs_snapshot_interval", frame, config, **extra)
 
 

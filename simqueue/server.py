@@ -298,18 +298,10 @@ class Server:
         t0 = time.perf_counter()
         self.started_at = time.time()
         c = self.config
-        self.q = DurableQueue.open(
-            self.data_dir,
-            fsync=c.fsync,
-            max_retry=c.max_retry,
-            backoff=c.backoff,
-            clock=WallClock(),
-            task_timeout=c.task_timeout,
-            flush_interval=c.flush_interval,
-            batch_size=c.batch_size,
-            segment_bytes=c.segment_bytes,
-            durability="real",
-        )
+        # A server's queue is always durable for real, whatever the config says about
+        # simulations.
+        options = {**c.queue_options(), "durability": "real"}
+        self.q = DurableQueue.open(self.data_dir, clock=WallClock(), **options)
         q = self.q
         try:
             report = q.recovery

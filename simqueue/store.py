@@ -749,30 +749,29 @@ class DurableQueue:
         """Add one job; returns its ENQUEUE record's seq. Durable as the fsync policy says:
         acknowledged once ``durable_seq >= seq`` (immediately under ``always``)."""
         self._check_open()
-        if not isinstance(job, Job):
-            raise ValueError(f"enqueue takes simqueue.Job objects, got {type(job).__name__}")
-        if job.id in self._jobs:
-            raise DuplicateJobError(job.id)
-        payload = encode_payload(job.id, job.payload)
-        return self._enqueue_encoded([(job.id, job.id.encode(), payload, job.timeout)])
+        return self._enqueue_encoded([self._encode_new(job)])
 
     def enqueue_many(self, jobs: Iterable[Job]) -> int:
         """Add jobs all-or-nothing: every job is checked before any is logged. Returns the seq
         of the last ENQUEUE record (one fsync covers them all under ``always``)."""
         self._check_open()
-        batch = list(jobs)
         seen: set[str] = set()
         encoded = []
-        for job in batch:
-            if not isinstance(job, Job):
-                raise ValueError(f"enqueue takes simqueue.Job objects, got {type(job).__name__}")
-            if job.id in self._jobs or job.id in seen:
-                raise DuplicateJobError(job.id)
+        for job in list(jobs):
+            encoded.append(self._encode_new(job, seen))
             seen.add(job.id)
-            encoded.append(
-                (job.id, job.id.encode(), encode_payload(job.id, job.payload), job.timeout)
-            )
         return self._enqueue_encoded(encoded)
+
+    def _encode_new(
+        self, job: Any, seen: set[str] | frozenset[str] = frozenset()
+    ) -> tuple[str, bytes, bytes, float | None]:
+        """Check that ``job`` is a Job with an id unknown here and not in ``seen``; return what
+        its ENQUEUE record needs (id, id bytes, payload bytes, timeout)."""
+        if not isinstance(job, Job):
+            raise ValueError(f"enqueue takes simqueue.Job objects, got {type(job).__name__}")
+        if job.id in self._jobs or job.id in seen:
+            raise DuplicateJobError(job.id)
+        return (job.id, job.id.encode(), encode_payload(job.id, job.payload), job.timeout)
 
     def enqueue_new_id(self, job_id: str, id_bytes: bytes) -> int:
         """The simulation's fast path for one job it made up itself: a fresh, valid id, no

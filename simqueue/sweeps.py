@@ -114,41 +114,32 @@ def predict(config: Config, arrival_rate: float | None = None) -> Prediction:
     attempts = float(tries) if q >= 1 else (1 - q**tries) / (1 - q)
     dead = q**tries
     c = config.workers
-    if occupancy <= 0:  # instantaneous work: no queueing at all
-        return Prediction(
-            arrival_rate=lam,
-            workers=c,
-            attempt_fail_probability=q,
-            attempts_per_job=attempts,
-            dead_fraction=dead,
-            occupancy=0.0,
-            capacity_per_worker=math.inf,
-            capacity=math.inf,
-            throughput=lam * (1 - dead),
-            utilisation=0.0,
-            mean_wait=0.0,
-            min_workers=1,
-        )
-    work = occupancy * attempts  # worker-seconds per job
-    per_worker = (1 - dead) / work
-    capacity = c * per_worker
     lam_attempts = lam * attempts
-    mu = 1.0 / occupancy
-    util = theory.mmc_utilisation(lam_attempts, mu, c)
-    wait = theory.mmc_mean_wait(lam_attempts, mu, c) if util < 1 else math.inf
+    if occupancy <= 0:  # instantaneous work: no queueing at all
+        per_worker = capacity = math.inf
+        util = wait = 0.0
+        min_workers = 1
+    else:
+        work = occupancy * attempts  # worker-seconds per job
+        per_worker = (1 - dead) / work
+        capacity = c * per_worker
+        mu = 1.0 / occupancy
+        util = theory.mmc_utilisation(lam_attempts, mu, c)
+        wait = theory.mmc_mean_wait(lam_attempts, mu, c) if util < 1 else math.inf
+        min_workers = theory.min_servers_for(lam_attempts, mu)
     return Prediction(
         arrival_rate=lam,
         workers=c,
         attempt_fail_probability=q,
         attempts_per_job=attempts,
         dead_fraction=dead,
-        occupancy=occupancy,
+        occupancy=max(occupancy, 0.0),
         capacity_per_worker=per_worker,
         capacity=capacity,
         throughput=min(lam * (1 - dead), capacity),
         utilisation=util,
         mean_wait=wait,
-        min_workers=theory.min_servers_for(lam_attempts, mu),
+        min_workers=min_workers,
     )
 
 
