@@ -28,7 +28,6 @@ import gc
 import heapq
 import math
 import os
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +66,9 @@ DURABILITY_MODES = ("real", "modeled")
 LOCK_NAME = "LOCK"
 DEFAULT_SEGMENT_BYTES = 4 * 1024 * 1024
 _DEAD_TYPE = wal.DEAD
+# Records decoded per call of wal.decode_plain during replay: big enough that the call costs
+# nothing per record, small enough that a batch of tuples stays in the cache.
+_REPLAY_BATCH = 4096
 #: WAL record type -> the state machine's event name.
 _EVENTS = {DISPATCH: "dispatch", ACK: "ack", RETRY: "retry", _DEAD_TYPE: "dead"}
 
@@ -399,19 +401,17 @@ class DurableQueue:
     def _replay(self, scan: wal.SegmentScan, last_snap_seq: int) -> tuple[int, int]:
         """Apply one segment's records after ``last_snap_seq``; returns (replayed, covered).
 
-        Two loops. The first reads the records that need no judgement (whole, checksum right,
-        the expected seq, a known type, a UTF-8 id) straight out of the bytes; at the first
-        record that is anything else it stops and hands the rest of the segment to
-        :meth:`wal.SegmentScan.records`, the one place that decides what a bad record is and
-        says so. Either way a record is applied the same way (:meth:`_replay_record`)."""
+        Two readers. :func:`wal.decode_plain` (the WAL codec, in C when built) decodes the
+        records that need no judgement (whole, checksum right, the expected seq, a known type,
+        a UTF-8 id) a batch at a time; at the first record that is anything else it stops, and
+        the rest of the segment goes to :meth:`wal.SegmentScan.records`, the one place that
+        decides what a bad record is and says so. Either way a record is applied the same way
+        (:meth:`_replay_record`, or the three common transitions recognised inline)."""
         data = scan.data
-        n = len(data)
         off = scan.end
         expect = scan.expect_seq if scan.expect_seq is not None else scan.first_seq
-        unpack_head = wal.RECORD_HEAD.unpack_from
-        crc32 = zlib.crc32
-        head_limit = n - wal.FIXED_SIZE
-        body_fixed = wal.FIXED_SIZE - 8
+        decode_plain = wal.decode_plain
+        batch_size = _REPLAY_BATCH
         path = scan.path
         jobs = self._jobs
         ready_get = self._ready.get
@@ -420,58 +420,35 @@ class DurableQueue:
         on_dispatch = self._on_dispatch
         on_ack = self._on_ack
         replayed = covered = 0
-        while off <= head_limit:
-            crc, size, rtype, seq, t, attempt, worker, extra, reason, id_len = unpack_head(
-                data, off
-            )
-            end = off + 8 + size
-            if (
-                end > n
-                or seq != expect
-                or size < body_fixed
-                or id_len > size - body_fixed
-                or not ENQUEUE <= rtype <= _DEAD_TYPE
-                or crc32(data[off + 4 : end]) != crc
-            ):
+        while True:
+            batch, off, expect = decode_plain(data, off, expect, batch_size)
+            for rtype, seq, t, attempt, worker, extra, reason, job_id, payload, roff in batch:
+                if seq <= last_snap_seq:
+                    covered += 1
+                    continue
+                replayed += 1
+                # The three transitions nearly every record is, recognised with the small maps
+                # that hold exactly the jobs each can apply to (every job in ``_ready`` is
+                # PENDING, every job in ``_in_flight`` is IN_FLIGHT); anything else is judged
+                # by ``_apply`` against the state machine, with the live path's messages.
+                if rtype == DISPATCH:
+                    rec = ready_get(job_id)
+                    if rec is not None and attempt == rec.attempt + 1:
+                        on_dispatch(rec, t, attempt, worker, extra)
+                        continue
+                elif rtype == ACK:
+                    rec = in_flight_get(job_id)
+                    if rec is not None and attempt == rec.attempt:
+                        on_ack(rec, t)
+                        continue
+                elif rtype == ENQUEUE and job_id not in jobs:
+                    on_enqueue(job_id, payload, None if extra != extra else extra, t, seq)
+                    continue
+                self._replay_record(
+                    path, roff, (rtype, seq, t, attempt, worker, extra, reason, job_id, payload)
+                )
+            if len(batch) < batch_size:
                 break
-            id_start = off + wal.FIXED_SIZE
-            id_end = id_start + id_len
-            id_bytes = data[id_start:id_end]
-            try:
-                job_id = id_bytes.decode()
-            except UnicodeDecodeError:
-                break
-            if seq <= last_snap_seq:
-                covered += 1
-            # The three transitions nearly every record is, recognised with the small maps
-            # that hold exactly the jobs each can apply to (every job in ``_ready`` is
-            # PENDING, every job in ``_in_flight`` is IN_FLIGHT); anything else is judged
-            # by ``_apply`` against the state machine, with the live path's messages.
-            elif (
-                rtype == DISPATCH
-                and (rec := ready_get(job_id)) is not None
-                and (attempt == rec.attempt + 1)
-            ):
-                on_dispatch(rec, t, attempt, worker, extra)
-                replayed += 1
-            elif (
-                rtype == ACK
-                and (rec := in_flight_get(job_id)) is not None
-                and (attempt == rec.attempt)
-            ):
-                on_ack(rec, t)
-                replayed += 1
-            elif rtype == ENQUEUE and job_id not in jobs:
-                payload = data[id_end:end] if id_end < end else b""
-                on_enqueue(job_id, payload, None if extra != extra else extra, t, seq, id_bytes)
-                replayed += 1
-            else:
-                payload = data[id_end:end] if id_end < end else b""
-                fields = (rtype, seq, t, attempt, worker, extra, reason, job_id, payload)
-                self._replay_record(path, off, fields)
-                replayed += 1
-            expect = seq + 1
-            off = end
         scan.resume_at(off, expect)
         for record in scan.records():  # the record's fields, then its offset
             if record[1] <= last_snap_seq:

@@ -39,6 +39,16 @@ Reading rules (LevelDB's and etcd's, made strict)
   :class:`~simqueue.errors.CorruptWALError` naming the file and the byte offset. Nothing is ever
   skipped silently.
 
+The codec, in C and in Python
+-----------------------------
+Framing a record and decoding the records that need no judgement are the WAL's two hot loops.
+Each has a pure-Python implementation here (:func:`_frame_into_py`, :func:`_decode_plain_py`) and
+the same in C, in the optional accelerator ``simqueue/_walcodec.c``, built when the package is
+installed and a C compiler is at hand. Both write and read exactly the bytes described above
+(tests check them against each other and against :func:`encode_record`). Without the compiled
+module, or with the environment variable ``SIMQUEUE_PURE_PYTHON=1``, the pure-Python codec runs;
+``ACCELERATED`` says which one this process uses.
+
 Writing rules
 -------------
 Records are encoded into a user-space buffer; :meth:`WALWriter.flush` hands the buffer to the OS
@@ -181,6 +191,89 @@ def list_segments(fs: FileSystem, wal_dir: str) -> list[tuple[int, str]]:
             raise CorruptWALError(path, 0, "unexpected file in the WAL directory (not a segment)")
     out.sort()
     return out
+
+
+def _frame_into_py(
+    buf: bytearray,
+    rtype: int,
+    seq: int,
+    time: float,
+    attempt: int,
+    worker: int,
+    extra: float,
+    reason: int,
+    job_id: bytes,
+    payload: bytes,
+) -> None:
+    """Append one framed record to ``buf`` (the pure-Python codec; see the module docstring)."""
+    n_id = len(job_id)
+    rec = (
+        _SIZE_FIXED.pack(
+            _BODY_FIXED + n_id + len(payload),
+            rtype,
+            seq,
+            time,
+            attempt,
+            worker,
+            extra,
+            reason,
+            n_id,
+        )
+        + job_id
+        + payload
+    )
+    buf += _U32.pack(_crc32(rec))
+    buf += rec
+
+
+def _decode_plain_py(
+    data: bytes, off: int, expect: int, limit: int
+) -> tuple[list[tuple], int, int]:
+    """Decode up to ``limit`` records from ``off`` that need no judgement (whole, checksum right,
+    seq ``expect`` and on, a known type, a UTF-8 id) into :meth:`SegmentScan.records` tuples.
+    Stops at the first record that is anything else; returns (records, its offset, its expected
+    seq), so the caller hands the rest to :meth:`SegmentScan.records`, which judges it."""
+    out: list[tuple] = []
+    append = out.append
+    n = len(data)
+    unpack_head = RECORD_HEAD.unpack_from
+    crc32 = _crc32
+    head_limit = n - FIXED_SIZE
+    while off <= head_limit and len(out) < limit:
+        crc, size, rtype, seq, t, attempt, worker, extra, reason, id_len = unpack_head(data, off)
+        end = off + 8 + size
+        if (
+            end > n
+            or seq != expect
+            or size < _BODY_FIXED
+            or id_len > size - _BODY_FIXED
+            or not ENQUEUE <= rtype <= DEAD
+            or crc32(data[off + 4 : end]) != crc
+        ):
+            break
+        id_end = off + FIXED_SIZE + id_len
+        try:
+            job_id = data[off + FIXED_SIZE : id_end].decode()
+        except UnicodeDecodeError:
+            break
+        append((rtype, seq, t, attempt, worker, extra, reason, job_id, data[id_end:end], off))
+        expect = seq + 1
+        off = end
+    return out, off, expect
+
+
+def _load_codec() -> tuple[Any, Any, bool]:
+    """The C codec if it is built and not switched off, else the pure-Python one."""
+    if os.environ.get("SIMQUEUE_PURE_PYTHON", "") not in ("", "0"):
+        return _frame_into_py, _decode_plain_py, False
+    try:
+        from ._walcodec import decode_plain, frame_into
+    except ImportError:
+        return _frame_into_py, _decode_plain_py, False
+    return frame_into, decode_plain, True
+
+
+frame_into, decode_plain, ACCELERATED = _load_codec()
 
 
 class SegmentScan:
@@ -352,8 +445,6 @@ class WALWriter:
         self.bytes_total = 0
         self._buf = bytearray()
         self._handle: FileHandle | None = None
-        self._pack_head = _SIZE_FIXED.pack
-        self._pack_u32 = _U32.pack
         self._closed_sizes: dict[str, int] = {}  # segments no longer appended to never change
 
     def bytes_on_disk(self) -> int:
@@ -412,33 +503,7 @@ class WALWriter:
         """Encode one record into the buffer and return its seq. Not yet visible to the OS."""
         seq = self.next_seq
         self.next_seq = seq + 1
-        n_id = len(job_id)
-        if payload:
-            rec = (
-                self._pack_head(
-                    _BODY_FIXED + n_id + len(payload),
-                    rtype,
-                    seq,
-                    time,
-                    attempt,
-                    worker,
-                    extra,
-                    reason,
-                    n_id,
-                )
-                + job_id
-                + payload
-            )
-        else:
-            rec = (
-                self._pack_head(
-                    _BODY_FIXED + n_id, rtype, seq, time, attempt, worker, extra, reason, n_id
-                )
-                + job_id
-            )
-        buf = self._buf
-        buf += self._pack_u32(_crc32(rec))
-        buf += rec
+        frame_into(self._buf, rtype, seq, time, attempt, worker, extra, reason, job_id, payload)
         return seq
 
     @property
