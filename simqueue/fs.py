@@ -38,6 +38,11 @@ from dataclasses import dataclass, field
 
 from .errors import DataDirLockedError
 
+# A file's data, and the size needed to read it back, made durable: ``fdatasync`` where the OS
+# has it (SQLite's choice too), since the WAL never needs the file's timestamps on disk. Names
+# are made durable apart from this, by an fsync of the directory (:meth:`FileSystem.fsync_dir`).
+_sync_data = getattr(os, "fdatasync", os.fsync)
+
 TEAR_MODES = ("drop", "prefix", "garble", "zero")
 WRITE_BEHIND_BYTES = 1 << 20
 
@@ -203,14 +208,15 @@ class FileSystem:
         self.stats.bytes_written += len(data)
 
     def fsync(self, handle: FileHandle) -> None:
-        """Make everything written to ``handle`` so far durable."""
+        """Make everything written to ``handle`` so far durable (``fdatasync`` where the OS has
+        it: the data and the file size, not the timestamps)."""
         self.before("fsync", handle.path)
         self.stats.fsyncs += 1
         if self.real_fsync:
             if handle.behind is not None:  # a real fsync must find every byte in the file
                 self._drain(handle)
                 self._behind.remove(handle)
-            os.fsync(handle.fd)
+            _sync_data(handle.fd)
         if self.track:
             self._synced[handle.path] = handle.size
 

@@ -1,4 +1,5 @@
-"""The fsync policies, checked by counting real ``os.fsync`` calls (``durability="real"``):
+"""The fsync policies, checked by counting real ``os.fsync`` / ``os.fdatasync`` calls
+(``durability="real"``):
 ``always`` acknowledges after an fsync covering the record, ``batch`` group-commits, ``never``
 hands records to the OS without ever fsyncing them."""
 
@@ -10,20 +11,25 @@ import pytest
 from conftest import crash
 
 from simqueue import Job
+from simqueue import fs as fs_module
 
 
 @pytest.fixture
 def fsyncs(monkeypatch) -> list[int]:
-    """Every ``os.fsync`` call, as the size of the file it made durable (-1 for directories)."""
+    """Every ``os.fsync`` and file ``fdatasync`` call, as the size of the file it made durable
+    (-1 for directories)."""
     calls: list[int] = []
-    real = os.fsync
 
-    def counting(fd: int) -> None:
-        st = os.fstat(fd)
-        calls.append(-1 if os.path.stat.S_ISDIR(st.st_mode) else st.st_size)
-        real(fd)
+    def counting(real):
+        def sync(fd: int) -> None:
+            st = os.fstat(fd)
+            calls.append(-1 if os.path.stat.S_ISDIR(st.st_mode) else st.st_size)
+            real(fd)
 
-    monkeypatch.setattr(os, "fsync", counting)
+        return sync
+
+    monkeypatch.setattr(os, "fsync", counting(os.fsync))
+    monkeypatch.setattr(fs_module, "_sync_data", counting(fs_module._sync_data))
     return calls
 
 
@@ -150,3 +156,20 @@ def test_modeled_durability_makes_no_os_fsync_calls(make_queue, fsyncs) -> None:
         seq = q.enqueue(Job(f"j{i}"))
         assert q.is_durable(seq)
     assert fsyncs == [] and q.fs.stats.fsyncs >= 10
+
+
+@pytest.mark.skipif(not hasattr(os, "fdatasync"), reason="this OS has no fdatasync")
+def test_a_durable_append_uses_fdatasync_and_only_directories_use_fsync(make_queue, monkeypatch):
+    q = make_queue(fsync="always", durability="real")
+    calls: list[str] = []
+    real_fsync, real_fdatasync = os.fsync, os.fdatasync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync"), real_fsync(fd)))
+    monkeypatch.setattr(
+        fs_module, "_sync_data", lambda fd: (calls.append("fdatasync"), real_fdatasync(fd))
+    )
+    q.enqueue(Job("j"))
+    assert calls == ["fdatasync"]
+    calls.clear()
+    q.snapshot()  # files fdatasynced, then the renames made durable by directory fsyncs
+    assert "fdatasync" in calls and "fsync" in calls
+    assert calls[-1] == "fsync"
