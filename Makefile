@@ -6,8 +6,8 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: install demo test lint bench crashtest clean
 
-# The WAL codec's C accelerator is compiled by the install, so its source is a prerequisite too.
-$(INSTALLED): pyproject.toml simqueue/_walcodec.c
+# The C accelerator (simqueue/_codec.c) is compiled by the install, so its source is a prerequisite too.
+$(INSTALLED): pyproject.toml simqueue/_codec.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,bench]'

@@ -43,11 +43,10 @@ The codec, in C and in Python
 -----------------------------
 Framing a record and decoding the records that need no judgement are the WAL's two hot loops.
 Each has a pure-Python implementation here (:func:`_frame_into_py`, :func:`_decode_plain_py`) and
-the same in C, in the optional accelerator ``simqueue/_walcodec.c``, built when the package is
-installed and a C compiler is at hand. Both write and read exactly the bytes described above
-(tests check them against each other and against :func:`encode_record`). Without the compiled
-module, or with the environment variable ``SIMQUEUE_PURE_PYTHON=1``, the pure-Python codec runs;
-``ACCELERATED`` says which one this process uses.
+the same in C, in the optional accelerator ``simqueue/_codec.c`` (see :mod:`simqueue.accel`:
+built when the package is installed and a C compiler is at hand; ``SIMQUEUE_PURE_PYTHON=1`` turns
+it off). Both write and read exactly the bytes described above (tests check them against each
+other and against :func:`encode_record`).
 
 Writing rules
 -------------
@@ -67,6 +66,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .accel import accelerated
 from .errors import CorruptWALError
 from .fs import FileHandle, FileSystem
 
@@ -262,18 +262,9 @@ def _decode_plain_py(
     return out, off, expect
 
 
-def _load_codec() -> tuple[Any, Any, bool]:
-    """The C codec if it is built and not switched off, else the pure-Python one."""
-    if os.environ.get("SIMQUEUE_PURE_PYTHON", "") not in ("", "0"):
-        return _frame_into_py, _decode_plain_py, False
-    try:
-        from ._walcodec import decode_plain, frame_into
-    except ImportError:
-        return _frame_into_py, _decode_plain_py, False
-    return frame_into, decode_plain, True
-
-
-frame_into, decode_plain, ACCELERATED = _load_codec()
+#: The codec this process uses: the C accelerator's when it is in use (see :mod:`.accel`).
+frame_into = accelerated("frame_into", _frame_into_py)
+decode_plain = accelerated("decode_plain", _decode_plain_py)
 
 
 class SegmentScan:

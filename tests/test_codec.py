@@ -1,5 +1,5 @@
-"""The WAL codec's two implementations (C accelerator and pure Python) are the same codec: the
-same bytes written, the same records read, the same place to stop, the same recovery."""
+"""The WAL codec's two implementations (the C accelerator and pure Python) are the same codec:
+the same bytes written, the same records read, the same place to stop, the same recovery."""
 
 from __future__ import annotations
 
@@ -15,16 +15,16 @@ from conftest import copy_dir, observe
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simqueue import CorruptWALError, Job, wal
+from simqueue import CorruptWALError, Job, accel, wal
 from simqueue.wal import ENQUEUE, HEADER_SIZE, encode_header, encode_record
 
 try:
-    from simqueue import _walcodec
-except ImportError:  # not built here: only the pure-Python codec is checked
-    _walcodec = None
+    from simqueue import _codec
+except ImportError:  # not built here: only the pure-Python codecs are checked
+    _codec = None
 
 PURE = ("python", wal._frame_into_py, wal._decode_plain_py)
-CODECS = [PURE] + ([("c", _walcodec.frame_into, _walcodec.decode_plain)] if _walcodec else [])
+CODECS = [PURE] + ([("c", _codec.frame_into, _codec.decode_plain)] if _codec else [])
 
 
 def comparable(records: list[tuple]) -> list[tuple]:
@@ -36,12 +36,12 @@ def comparable(records: list[tuple]) -> list[tuple]:
 
 def test_the_accelerator_is_built_wherever_a_c_compiler_is() -> None:
     if os.environ.get("SIMQUEUE_PURE_PYTHON", "") not in ("", "0"):
-        assert not wal.ACCELERATED
+        assert not accel.ACCELERATED
         return
     if not (shutil.which("cc") or shutil.which("gcc")):
         pytest.skip("no C compiler on this machine: the pure-Python codec is the codec")
-    assert _walcodec is not None, "a C compiler is here but simqueue._walcodec was not built"
-    assert wal.ACCELERATED and wal.frame_into is _walcodec.frame_into
+    assert _codec is not None, "a C compiler is here but simqueue._codec was not built"
+    assert accel.ACCELERATED and wal.frame_into is _codec.frame_into
 
 
 record_fields = st.tuples(

@@ -1,7 +1,7 @@
-/* simqueue._walcodec: the WAL record codec in C, an optional accelerator.
+/* simqueue._codec: the WAL record codec in C, an optional accelerator (simqueue/accel.py).
  *
- * Two functions, each the exact equivalent of a pure-Python function in simqueue/wal.py
- * (which is used when this module is not built, or when SIMQUEUE_PURE_PYTHON is set):
+ * Two functions, each the exact equivalent of a pure-Python function in simqueue/wal.py (which is
+ * used when this module is not built, or when SIMQUEUE_PURE_PYTHON is set):
  *
  *   frame_into(buf, rtype, seq, time, attempt, worker, extra, reason, job_id, payload)
  *       append one framed record (CRC-32, size, fixed fields, id, payload) to the bytearray
@@ -108,6 +108,10 @@ static double get_f64(const unsigned char *p)
  * PyErr_Occurred). The range errors match what struct.pack would refuse. */
 static long long int_arg(PyObject *o, long long lo, long long hi, const char *field)
 {
+    if (!PyLong_Check(o)) {
+        PyErr_Format(struct_error, "WAL record field %s is not an integer: %R", field, o);
+        return -1;
+    }
     int overflow = 0;
     long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
     if (v == -1 && PyErr_Occurred())
@@ -132,18 +136,27 @@ static PyObject *frame_into(PyObject *self, PyObject *const *args, Py_ssize_t na
                         "frame_into needs a bytearray buffer and bytes id and payload");
         return NULL;
     }
-    long long rtype = int_arg(args[1], 0, 255, "type");
-    unsigned long long seq = PyLong_AsUnsignedLongLong(args[2]);
-    double time = PyFloat_AsDouble(args[3]);
-    long long attempt = int_arg(args[4], 0, 0xFFFFFFFFLL, "attempt");
-    long long worker = int_arg(args[5], INT32_MIN, INT32_MAX, "worker");
-    double extra = PyFloat_AsDouble(args[6]);
-    long long reason = int_arg(args[7], 0, 255, "reason");
-    if (PyErr_Occurred())
+    /* One field at a time: no C API call may run with an exception already set. */
+    long long rtype, attempt, worker, reason;
+    unsigned long long seq;
+    double time, extra;
+    if ((rtype = int_arg(args[1], 0, 255, "type")) == -1 && PyErr_Occurred())
+        return NULL;
+    if ((seq = PyLong_AsUnsignedLongLong(args[2])) == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    if ((time = PyFloat_AsDouble(args[3])) == -1.0 && PyErr_Occurred())
+        return NULL;
+    if ((attempt = int_arg(args[4], 0, 0xFFFFFFFFLL, "attempt")) == -1 && PyErr_Occurred())
+        return NULL;
+    if ((worker = int_arg(args[5], INT32_MIN, INT32_MAX, "worker")) == -1 && PyErr_Occurred())
+        return NULL;
+    if ((extra = PyFloat_AsDouble(args[6])) == -1.0 && PyErr_Occurred())
+        return NULL;
+    if ((reason = int_arg(args[7], 0, 255, "reason")) == -1 && PyErr_Occurred())
         return NULL;
     Py_ssize_t n_id = PyBytes_GET_SIZE(job_id), n_payload = PyBytes_GET_SIZE(payload);
     if (n_id > 0xFFFF || BODY_FIXED + n_id + n_payload > (Py_ssize_t)0xFFFFFFFFLL) {
-        PyErr_SetString(struct_error, "WAL record too large (id over 65535 bytes or size over 4 GiB)");
+        PyErr_SetString(struct_error, "WAL record too large (id over 65535 bytes)");
         return NULL;
     }
     Py_ssize_t total = FIXED_SIZE + n_id + n_payload;
@@ -258,12 +271,13 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "simqueue._walcodec",
-    "The WAL record codec in C (an optional accelerator; see simqueue/wal.py).", -1, methods,
+    PyModuleDef_HEAD_INIT, "simqueue._codec",
+    "The WAL record codec in C (an optional accelerator; simqueue/accel.py).",
+    -1, methods,
     NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__walcodec(void)
+PyMODINIT_FUNC PyInit__codec(void)
 {
     crc_init();
     PyObject *struct_module = PyImport_ImportModule("struct");
