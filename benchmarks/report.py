@@ -861,7 +861,7 @@ def section_recovery(doc: dict[str, Any], img: str, out: list[str]) -> None:
             out.append(
                 f"Reading the same bytes from the page cache takes {floor:.3f} s at "
                 f"{big['records']:,} records: recovery is {big['open_s'] / floor:,.0f}x the read "
-                "floor, so the time is CPU in Python (decode + apply), not I/O.\n"
+                "floor, so the time is CPU (decoding and applying records), not I/O.\n"
             )
     budget = snapshot_interval_budget(core)
     if budget:
@@ -1072,23 +1072,21 @@ def _why(doc: dict[str, Any], h: dict[str, Any]) -> str:
         prof = (sim.get("profiles") or {}).get("simqueue")
         spy = (sim.get("profiles") or {}).get("simpy")
         ratio = h["value"]
-        wal = _file_share(prof, "simqueue/wal.py", "built-in: _struct", "built-in: zlib")
+        wal = _file_share(prof, "simqueue/wal.py", "built-in: _struct", "built-in: zlib", "_codec")
         store = _file_share(prof, "simqueue/store.py")
+        engine = _file_share(prof, "simqueue/engine.py")
         need = 1.5 / ratio if ratio else float("nan")
-        runs = sim.get("runs") or [{}]
         sq = statistics.median(r["simqueue"]["jobs_per_wall_second"] for r in sim["runs"])
         sp = statistics.median(r["simpy"]["jobs_per_wall_second"] for r in sim["runs"])
-        del runs
         text = (
             f"simqueue completes {sq:,.0f} jobs per wall-second ({1e6 / sq:.1f} µs per job), "
             f"SimPy {sp:,.0f} ({1e6 / sp:.1f} µs). 1.5x SimPy means {1e6 / (1.5 * sp):.1f} µs per "
             f"job: simqueue would have to do its work {need:.1f}x faster. The profile above "
             f"(section *Where the time goes*) shows why it does not: besides the same event "
-            f"handling SimPy does, every job appends ~3 binary WAL records (pack + CRC32, "
-            f"{100 * wal:.0f} % of own time in `wal.py`), runs the store's state machine and "
-            f"group-commit check after every record ({100 * store:.0f} % in `store.py`), and "
-            "leaves ~4.8 trace tuples. Even with the WAL free, the ratio would be about "
-            f"{ratio / max(1e-9, 1 - wal):.2f}x. "
+            f"handling SimPy does, every job appends ~3 binary WAL records "
+            f"({100 * wal:.0f} % of own time in `wal.py` and the codec), runs the store's state "
+            f"machine ({100 * store:.0f} % in `store.py`) and the engine's handlers "
+            f"({100 * engine:.0f} % in `engine.py`), and leaves ~4.8 trace tuples. "
         )
         if spy:
             text += (
@@ -1096,14 +1094,17 @@ def _why(doc: dict[str, Any], h: dict[str, Any]) -> str:
                 "(`step`, `_resume`, `schedule`), so neither side has one hot spot to remove. "
             )
         text += (
-            "What would meet it: remove per-record Python calls rather than tune one function - "
-            "(1) encode WAL records in batches (one `struct.pack_into` per group commit into a "
-            "preallocated buffer, or a C/Rust encoder: `zlib.crc32` and `struct` are already C, "
-            "the per-call overhead is the cost); (2) call the group-commit check once per "
-            "handler, not once per record; (3) record the trace as columnar arrays (or not at all "
-            "when nobody reads it) instead of one tuple per event. Whether (1)-(3) reach 1.5x is "
-            "not measured here; the profile bounds what the WAL alone can give (the 'WAL free' "
-            "figure above), so the trace and the per-record store calls have to shrink too."
+            "Tried, each measured (instructions per job with cachegrind, wall time interleaved "
+            "with SimPy; `docs/performance-history.md`): the WAL codec in C (kept: -13 % "
+            "instructions, the largest single gain); the group-commit window (kept); one flat "
+            "trace list instead of a tuple per event (no change in instructions or cache "
+            "misses: not kept); the event loop in C (-2 % instructions, wall time within "
+            "noise: not kept); snapshot rows packed when a job finishes instead of at the "
+            "snapshot (no change: not kept). What is left is about 25 Python calls per job "
+            "spread over arrival, dispatch, completion and group commit, none above a few "
+            "percent. What would meet 1.5x: the engine's handlers and the store's transitions "
+            "compiled too, a second implementation of the engine; simqueue keeps them in "
+            "readable Python, which is what its users step through."
         )
         return text
     if item.startswith("1") and "60 simulated" in h["measure"]:
