@@ -361,7 +361,7 @@ def profiles(quick: bool) -> dict[str, Any]:
                 p = profile_call(
                     lambda q=q, n=n: (_simqueue_loop(q, n), q.sync()),
                     top=12,
-                    shares={"fsync": ("posix.fsync",), "write": ("posix.write",)},
+                    shares={"fsync": ("posix.fsync", "posix.fdatasync"), "write": ("posix.write",)},
                 )
             finally:
                 q.close()
@@ -417,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     for policy, p in prof.items():
         print_profile(p, f'simqueue fsync="{policy}", {p["jobs"]} jobs', top=8)
-        print(f"  share of own time in os.fsync: {100 * p['fsync_share']:.0f}%")
+        print(f"  share of own time in os.fsync / os.fdatasync: {100 * p['fsync_share']:.0f}%")
     load_after = load_average()
     print(f"\nload average before {load_before}, after {load_after}; {total:.0f} s in all")
     if not args.no_write:

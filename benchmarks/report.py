@@ -1216,10 +1216,11 @@ def _why_queue(doc: dict[str, Any], h: dict[str, Any]) -> str:
         a = profs.get("always") or {}
         return (
             f'Under "always" {100 * a.get("fsync_share", 0):.0f} % of the job loop\'s own time '
-            "is inside `os.fsync`: the gap to the bare loop is in the disk, not in Python "
-            "(the WAL's records are larger than 64 bytes and its file grows). " + disk + "What "
-            "would close it: sync with `os.fdatasync` into preallocated segments, so that an "
-            "append does not change the file's size."
+            "is inside the sync calls (`os.fdatasync` for the log, `os.fsync` for directories): "
+            "the gap to the bare loop is in the disk, not in Python (the WAL's records are "
+            "larger than 64 bytes and its file grows). " + disk + "What would close it: "
+            "preallocated segments written in place, so that an append does not change the "
+            "file's size."
         )
     if "autocommit" in measure:
         a = profs.get("always") or {}
@@ -1232,16 +1233,16 @@ def _why_queue(doc: dict[str, Any], h: dict[str, Any]) -> str:
                 f"{lite['us_each']:.0f} µs; both make 3 syncs per job. "
             )
         return txt + (
-            f"{100 * a.get('fsync_share', 0):.0f} % of simqueue's time is inside `os.fsync`, so "
-            "the difference is the sync itself: SQLite syncs its WAL with `fdatasync` on Linux "
+            f"{100 * a.get('fsync_share', 0):.0f} % of simqueue's time is inside its sync calls, "
+            "so the difference is the sync itself. Both sync with `fdatasync` "
             "(`strace -c -e trace=fsync,fdatasync` of the sqlite3-table loop shows about 3 "
-            "`fdatasync` and no `fsync` per job) into a WAL file it reuses after each "
-            "checkpoint, while simqueue calls `os.fsync` on a segment that grows with every "
-            "append, which also makes the file system commit the new size. " + disk + "What "
-            "would meet it: `os.fdatasync` plus segments preallocated when they are created "
-            "(written to their full size once, then overwritten), as the bare overwrite loop "
-            "shows; recovery then has to treat a zero-filled tail as the end of the log, which "
-            "the WAL format already does for torn tails."
+            "`fdatasync` and no `fsync` per job), but SQLite writes into a WAL file it reuses "
+            "after each checkpoint, while simqueue appends to a segment that grows, so the file "
+            "system also commits the new size at every sync. " + disk + "What would meet it: "
+            "segments preallocated when they are created and then written in place, as the bare "
+            "overwrite loop shows. Recovery would then have to tell a preallocated zero tail "
+            "from a torn one, and the crash campaign's disk model, which knows only appends "
+            "today, would have to model writes in place: a storage-format change, not started."
         )
     p = profs.get("batch") or {}
     b = "".join(ch for ch in measure.split("batch", 1)[-1].split("jobs")[0] if ch.isdigit())

@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "simqueue"
 #: The engine, innermost first (see the architecture in README.md / docs/semantics.md).
 ENGINE = [
     "errors",
+    "accel",
     "clock",
     "jobs",
     "fs",
@@ -62,6 +63,12 @@ def test_engine_reads_time_only_through_the_clock_module(module: str) -> None:
     assert "time" not in _imports(module), (
         f"simqueue/{module}.py imports time: inject a Clock instead"
     )
+
+
+def test_the_c_accelerator_needs_only_python_and_the_c_library() -> None:
+    source = (PACKAGE / "_codec.c").read_text(encoding="utf-8")
+    includes = {line.split()[1] for line in source.splitlines() if line.startswith("#include")}
+    assert includes <= {"<Python.h>", "<stdint.h>", "<string.h>"}, sorted(includes)
 
 
 def test_importing_the_engine_loads_no_outer_layer_package() -> None:
