@@ -50,12 +50,13 @@ WRITE_BEHIND_BYTES = 1 << 20
 class FileHandle:
     """An open file we append to. ``size`` is where the next write lands."""
 
-    __slots__ = ("path", "fd", "size", "behind")
+    __slots__ = ("path", "fd", "size", "behind", "allocated")
 
     def __init__(self, path: str, fd: int, size: int) -> None:
         self.path = path
         self.fd = fd
         self.size = size  # counts bytes still waiting in ``behind``
+        self.allocated = 0  # preallocated file size (0: none); writes land below it
         self.behind: bytearray | None = None  # write-behind bytes not yet in the file
 
 
@@ -165,9 +166,11 @@ class FileSystem:
 
     # -- files ---------------------------------------------------------------------------------
     def create(self, path: str) -> FileHandle:
-        """A new, empty file opened for appending. Fails if it exists."""
+        """A new, empty file opened for appending. Fails if it exists. (Not ``O_APPEND``: the
+        file offset, which only our writes move, is the end of what was written, also when the
+        file was preallocated beyond it.)"""
         self.before("create", path)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         if self.track:
             self._synced[path] = 0
             self._dir_op(path, ("create", path))
@@ -217,6 +220,42 @@ class FileSystem:
                 self._drain(handle)
                 self._behind.remove(handle)
             _sync_data(handle.fd)
+        if self.track:
+            self._synced[handle.path] = handle.size
+
+    @property
+    def can_preallocate(self) -> bool:
+        """Whether :meth:`preallocate` allocates: only under real fsync (modeled durability
+        gains nothing from it) and where the OS offers ``posix_fallocate``."""
+        return self.real_fsync and hasattr(os, "posix_fallocate")
+
+    def preallocate(self, handle: FileHandle, size: int) -> None:
+        """Allocate a file made by :meth:`create` to ``size`` bytes (zeros beyond what was
+        written), so later writes below ``size`` never change its size and their fsync need not
+        make a new size durable. Durable with the file's next fsync. A file system without
+        fallocate is left as it is; no space on the disk is an error, as for a write."""
+        if not self.can_preallocate or handle.size >= size:
+            return
+        self.before("preallocate", handle.path)
+        try:
+            os.posix_fallocate(handle.fd, 0, size)
+        except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                return
+            raise
+        handle.allocated = size
+
+    def release_preallocation(self, handle: FileHandle) -> None:
+        """Cut a preallocated file back to what was written, durably: done when the file is
+        finished, so only the file being written ever has unused space."""
+        if not handle.allocated:
+            return
+        self.before("truncate", handle.path)
+        os.ftruncate(handle.fd, handle.size)
+        self.stats.truncates += 1
+        self.stats.fsyncs += 1
+        _sync_data(handle.fd)
+        handle.allocated = 0
         if self.track:
             self._synced[handle.path] = handle.size
 

@@ -340,15 +340,17 @@ class DurableQueue:
             covered += n_covered
             if scan.bad is not None:
                 try:
-                    wal.classify_bad(scan, is_last)
+                    verdict = wal.classify_bad(scan, is_last)
                 except CorruptWALError:
                     if not (salvage and is_last):
                         raise
                     # Asked for explicitly: cut at the first bad record although valid ones
                     # follow (see ``open``), and report it; the records after are not applied.
                     salvage_offset, salvaged = scan.bad[0], len(data) - scan.end
-                discarded += len(data) - scan.end
-                torn_segment = path
+                    verdict = "salvaged"
+                if verdict != "unused":  # a preallocated segment's zeros hid nothing: cut only
+                    discarded += len(data) - scan.end
+                    torn_segment = path
                 fs.truncate_durably(path, scan.end)
             elif is_last:
                 # A killed process may have handed these bytes to the OS without an fsync. They
@@ -1144,7 +1146,7 @@ class DurableQueue:
             self._stopped = exc
             raise StorageError(f"final WAL sync failed in {self.data_dir}: {exc}") from exc
         finally:
-            self.writer.close()
+            self.writer.close(release=self._stopped is None)
             self._closed = True
             self._release_lock()
 

@@ -11,7 +11,8 @@ Segment header, 24 bytes::
     magic      6 bytes   b"SQWAL\\n"
     version    u16       FORMAT_VERSION (1)
     first_seq  u64       seq of the first record this segment will hold (matches the name)
-    reserved   u32       0
+    flags      u32       bit 0 (PREALLOCATED): the file was allocated to its full size up front,
+                         so zeros after the last record are unused space; other bits 0
     crc        u32       CRC-32 of the 20 bytes above
 
 Record, 44 bytes of fixed fields then the job id and the payload::
@@ -34,6 +35,10 @@ Reading rules (LevelDB's and etcd's, made strict)
 * A record whose checksum, size or sequence number does not check out, in the *last* segment,
   with nothing valid after it, is a **torn tail**: what a power cut leaves behind. Recovery keeps
   the valid prefix and truncates the file there (durably) before appending again.
+* In the last segment of a PREALLOCATED segment, a tail of nothing but zero bytes after the last
+  valid record is **unused space**, not a tear: recovery cuts it (durably) without reporting it
+  as discarded, and ``verify`` calls the log clean. A zero tail in a segment without the flag is
+  a torn tail as above; so is any tail with a non-zero byte in it.
 * Anything else is **corruption**: a bad record followed by a valid one, a bad record in an older
   segment, a gap or a repeat in the sequence numbers, a bad header. It raises
   :class:`~simqueue.errors.CorruptWALError` naming the file and the byte offset. Nothing is ever
@@ -54,6 +59,14 @@ Records are encoded into a user-space buffer; :meth:`WALWriter.flush` hands the 
 (survives a process crash) and :meth:`WALWriter.sync` also fsyncs it (survives a power cut). A
 new segment is made durable (header fsynced, directory fsynced) before any record goes into it,
 and the old segment is fsynced before the switch, so only the last segment can ever be torn.
+
+Under real fsync, a new segment is also allocated to its full size when it is created
+(``posix_fallocate``, flag PREALLOCATED) and records are written into that space: an append then
+never changes the file's size, so its fsync (an ``fdatasync``) does not have to make a new size
+durable too (``fsync="always"`` before and after: ``docs/performance-history.md``). The
+unused space is cut off (``ftruncate``, fsynced) when the segment is finished or the log is
+closed, before any newer segment exists, so only the last segment ever has it. Modeled
+durability, which only simulates fsync, does not preallocate.
 """
 
 from __future__ import annotations
@@ -74,7 +87,7 @@ MAGIC = b"SQWAL\n"
 FORMAT_VERSION = 1
 SEGMENT_SUFFIX = ".wal"
 
-_HEADER = struct.Struct("<6sHQI")  # magic, version, first_seq, reserved (crc follows)
+_HEADER = struct.Struct("<6sHQI")  # magic, version, first_seq, flags (crc follows)
 HEADER_SIZE = _HEADER.size + 4
 _SIZE_CRC = struct.Struct("<II")  # crc, size
 _FIXED = struct.Struct("<BQdIidBH")  # type .. id_len
@@ -86,6 +99,10 @@ RECORD_HEAD = struct.Struct("<IIBQdIidBH")
 _U32 = struct.Struct("<I")
 _crc32 = zlib.crc32
 _U64 = struct.Struct("<Q")
+
+#: Segment header flag: allocated to its full size when created (zeros after the records are
+#: unused space, see the reading rules).
+PREALLOCATED = 1
 
 ENQUEUE, DISPATCH, ACK, RETRY, DEAD = 1, 2, 3, 4, 5
 TYPE_NAMES = {ENQUEUE: "ENQUEUE", DISPATCH: "DISPATCH", ACK: "ACK", RETRY: "RETRY", DEAD: "DEAD"}
@@ -170,8 +187,8 @@ def encode_record(
     return _U32.pack(crc) + size_b + body + job_id + payload
 
 
-def encode_header(first_seq: int) -> bytes:
-    head = _HEADER.pack(MAGIC, FORMAT_VERSION, first_seq, 0)
+def encode_header(first_seq: int, flags: int = 0) -> bytes:
+    head = _HEADER.pack(MAGIC, FORMAT_VERSION, first_seq, flags)
     return head + _U32.pack(zlib.crc32(head))
 
 
@@ -282,13 +299,14 @@ class SegmentScan:
         self.end = 0
         self.bad: tuple[int, str] | None = None
         self.header_bad: str | None = None
+        self.flags = 0
 
     def check_header(self) -> bool:
         data = self.data
         if len(data) < HEADER_SIZE:
             self.header_bad = f"segment header is short ({len(data)} of {HEADER_SIZE} bytes)"
             return False
-        magic, version, first_seq, _ = _HEADER.unpack_from(data, 0)
+        magic, version, first_seq, flags = _HEADER.unpack_from(data, 0)
         (crc,) = _U32.unpack_from(data, _HEADER.size)
         if magic != MAGIC or crc != zlib.crc32(data[: _HEADER.size]):
             self.header_bad = "bad segment header (magic or checksum)"
@@ -305,6 +323,7 @@ class SegmentScan:
                 self.path, 0, f"header says first seq {first_seq}, file name says {int(name_seq)}"
             )
         self.first_seq = first_seq
+        self.flags = flags
         self.end = HEADER_SIZE
         if self.expect_seq is None:
             self.expect_seq = first_seq
@@ -461,7 +480,10 @@ class WALWriter:
         """Start a segment at ``next_seq``: header written and fsynced, directory fsynced."""
         path = os.path.join(self.wal_dir, segment_name(self.next_seq))
         handle = self.fs.create(path)
-        self.fs.write(handle, encode_header(self.next_seq))
+        prealloc = self.fs.can_preallocate
+        self.fs.write(handle, encode_header(self.next_seq, PREALLOCATED if prealloc else 0))
+        if prealloc:
+            self.fs.preallocate(handle, self.segment_bytes)
         self.fs.fsync(handle)
         self.fs.fsync_dir(self.wal_dir)
         self._handle = handle
@@ -472,6 +494,7 @@ class WALWriter:
         # Not ``sync()``: that rolls a full segment, and the segment being finished is full.
         self._write_and_fsync()
         if self._handle is not None:
+            self.fs.release_preallocation(self._handle)  # before any newer segment exists
             self.fs.close(self._handle)
         self.open_new_segment()
 
@@ -530,15 +553,19 @@ class WALWriter:
             self.fs.fsync(self._handle)
             self.durable_seq = self.written_seq
 
-    def close(self) -> None:
+    def close(self, release: bool = True) -> None:
+        """Close the current segment; with ``release`` (after a successful final sync) first cut
+        its unused preallocated space, so a cleanly closed log ends at its last record."""
         if self._handle is not None:
+            if release:
+                self.fs.release_preallocation(self._handle)
             self.fs.close(self._handle)
             self._handle = None
 
     def abandon(self) -> None:
         """A process crash: user-space buffer lost, file descriptor closed by the kernel."""
         self._buf.clear()
-        self.close()
+        self.close(release=False)  # a killed process cuts nothing: its zeros stay
 
     def delete_segments_through(self, seq: int) -> list[str]:
         """Delete segments whose every record has seq <= ``seq`` (never the current one).
@@ -587,9 +614,12 @@ def iter_records(data_dir: str, fs: FileSystem | None = None) -> Iterator[Record
 
 
 def classify_bad(scan: SegmentScan, last_segment: bool) -> str:
-    """Return ``"torn"`` for a tail recovery may cut, else raise :class:`CorruptWALError`."""
+    """Return ``"unused"`` for the zero tail of a preallocated last segment, ``"torn"`` for a
+    tail recovery may cut, else raise :class:`CorruptWALError`."""
     assert scan.bad is not None
     offset, reason = scan.bad
+    if last_segment and scan.flags & PREALLOCATED and _all_zero(scan.data, scan.end):
+        return "unused"
     if not last_segment:
         raise CorruptWALError(scan.path, offset, f"{reason} (in a segment that is not the last)")
     later = scan.valid_after_bad()
@@ -598,6 +628,10 @@ def classify_bad(scan: SegmentScan, last_segment: bool) -> str:
             scan.path, offset, f"{reason}, and a valid record follows at byte offset {later}"
         )
     return "torn"
+
+
+def _all_zero(data: bytes, start: int) -> bool:
+    return not data[start:].strip(b"\x00")
 
 
 def classify_bad_header(scan: SegmentScan, last_segment: bool) -> str:
@@ -677,8 +711,7 @@ def verify(data_dir: str, fs: FileSystem | None = None) -> VerifyReport:
                 count += 1
                 first = first or r[1]
                 last = r[1]
-            if scan.bad is not None:
-                classify_bad(scan, is_last)
+            if scan.bad is not None and classify_bad(scan, is_last) == "torn":
                 return VerifyReport(
                     "torn", count, len(segments), first, last, path, scan.bad[0], scan.bad[1]
                 )
