@@ -2,7 +2,7 @@
 
 Run::
 
-    python -m benchmarks.bench_core            # full sizes (recovery up to 1,000,000 records)
+    python -m benchmarks.bench_core            # full sizes (recovery up to 2,000,000 records)
     python -m benchmarks.bench_core --quick    # smaller sizes (or SIMQUEUE_BENCH_QUICK=1)
     python -m benchmarks.bench_core --profile  # also cProfile one recovery of the largest WAL
 
@@ -493,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.path.isdir(REPO_TMP):
             shutil.rmtree(REPO_TMP, ignore_errors=True)
     print("c. recovery", flush=True)
-    sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
+    sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000, 2_000_000]
     rec_rows, profile_text = bench_recovery_wal(sizes, seg, roll_ok, repeat, args.profile)
     snap_rows = bench_recovery_snapshot([10_000, 100_000], seg, repeat)
     total = time.perf_counter() - started
