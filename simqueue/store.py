@@ -424,11 +424,14 @@ class DurableQueue:
         replayed = covered = 0
         while True:
             batch, off, expect = decode_plain(data, off, expect, batch_size)
+            decoded = len(batch)
+            if batch and batch[0][1] <= last_snap_seq:
+                # The records the snapshot covers come first (seqs run without gaps): skip them.
+                skip = min(len(batch), last_snap_seq - batch[0][1] + 1)
+                covered += skip
+                del batch[:skip]
+            replayed += len(batch)
             for rtype, seq, t, attempt, worker, extra, reason, job_id, payload, roff in batch:
-                if seq <= last_snap_seq:
-                    covered += 1
-                    continue
-                replayed += 1
                 # The three transitions nearly every record is, recognised with the small maps
                 # that hold exactly the jobs each can apply to (every job in ``_ready`` is
                 # PENDING, every job in ``_in_flight`` is IN_FLIGHT); anything else is judged
@@ -449,7 +452,7 @@ class DurableQueue:
                 self._replay_record(
                     path, roff, (rtype, seq, t, attempt, worker, extra, reason, job_id, payload)
                 )
-            if len(batch) < batch_size:
+            if decoded < batch_size:
                 break
         scan.resume_at(off, expect)
         for record in scan.records():  # the record's fields, then its offset

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simqueue import CorruptWALError, Job, accel, wal
+from simqueue import store as store_module
 from simqueue.wal import ENQUEUE, HEADER_SIZE, encode_header, encode_record
 
 try:
@@ -217,3 +218,24 @@ def test_both_codecs_write_the_same_log(make_queue, tmp_path) -> None:
     assert q.state_of("j4").value == "dead" and q.state_of("j0").value == "completed"
     assert q.recovery.jobs_interrupted == 1  # left-in-flight lost its worker at the restart
     q.close()
+
+
+@pytest.mark.parametrize("batch", [4096, 7, 1])
+@pytest.mark.parametrize("covered", [0, 1, 6, 7, 8, 30, 50])
+def test_replay_skips_exactly_the_records_a_snapshot_covers(
+    make_queue, tmp_path, monkeypatch, batch, covered
+) -> None:
+    """A snapshot through seq ``covered``: replay skips that many records, in whole batches
+    or part of one, and applies the rest."""
+    build = make_queue(tmp_path / "log")
+    build.enqueue_many([Job(f"j{i}") for i in range(1, 51)])  # ENQUEUE seqs 1..50
+    build.close()
+    data = sorted((tmp_path / "log" / "wal").iterdir())[-1].read_bytes()
+    scan = wal.SegmentScan("seg", data, None)
+    assert scan.check_header()
+    monkeypatch.setattr(store_module, "_REPLAY_BATCH", batch)
+    q = make_queue(tmp_path / "empty")
+    assert q._replay(scan, covered) == (50 - covered, covered)
+    assert sorted(q.pending_ids(), key=lambda j: int(j[1:])) == [
+        f"j{i}" for i in range(covered + 1, 51)
+    ]
