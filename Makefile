@@ -21,8 +21,15 @@ demo: $(INSTALLED)
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check simqueue tests benchmarks
 
+# Every test with the C accelerator (when it is built), then the durable core's tests once more in
+# pure Python, the fallback for machines without a C compiler.
+PURE_TESTS := tests/test_codec.py tests/test_wal_format.py tests/test_wal_tail.py \
+	tests/test_recovery.py tests/test_store.py tests/test_preallocation.py \
+	tests/test_simulation.py tests/test_crash_campaign.py
+
 test: lint
 	MPLBACKEND=Agg $(PY) -m pytest -q
+	SIMQUEUE_PURE_PYTHON=1 MPLBACKEND=Agg $(PY) -m pytest -q $(PURE_TESTS)
 
 bench: $(INSTALLED)
 	MPLBACKEND=Agg $(PY) -m benchmarks

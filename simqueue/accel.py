@@ -15,9 +15,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
+#: Set to anything but "" or "0", this environment variable makes simqueue run in pure Python.
+PURE_PYTHON_ENV = "SIMQUEUE_PURE_PYTHON"
+
 
 def _load() -> Any:
-    if os.environ.get("SIMQUEUE_PURE_PYTHON", "") not in ("", "0"):
+    if os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0"):
         return None
     try:
         from . import _codec

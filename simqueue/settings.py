@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from .accel import PURE_PYTHON_ENV
 from .config import Config
 from .fs import TEAR_MODES
 
@@ -43,7 +44,7 @@ ENV_PREFIX = "SIMQUEUE_"
 CONFIG_ENV = "SIMQUEUE_CONFIG"
 URL_ENV = "SIMQUEUE_URL"
 #: SIMQUEUE_* variables that are not settings keys (read elsewhere); never reported as unknown.
-OTHER_ENV = frozenset({CONFIG_ENV, URL_ENV, "SIMQUEUE_BENCH_QUICK"})
+OTHER_ENV = frozenset({CONFIG_ENV, URL_ENV, PURE_PYTHON_ENV, "SIMQUEUE_BENCH_QUICK"})
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY = 16 * 1024 * 1024

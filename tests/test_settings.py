@@ -168,7 +168,8 @@ def test_bad_environment_variable_is_named(tmp_path) -> None:
 
 def test_unknown_environment_variable_is_a_warning_not_an_error() -> None:
     warnings: list[str] = []
-    s = load_settings(env={"SIMQUEUE_WROKERS": "3", "SIMQUEUE_URL": "x"}, warn=warnings.append)
+    env = {"SIMQUEUE_WROKERS": "3", "SIMQUEUE_URL": "x", "SIMQUEUE_PURE_PYTHON": "1"}
+    s = load_settings(env=env, warn=warnings.append)
     assert s.config.workers == 8
     assert warnings == ["ignoring environment variable SIMQUEUE_WROKERS: not a simqueue setting"]
 
