@@ -14,7 +14,8 @@ simqueue (same WAL and snapshots) against Ciw, the queueing-network simulator, a
 SimPy model with hangs and timeouts off; all three are checked against Erlang C (mean wait).
 
 Durability variants of simqueue on the reference model (modeled fsync, real fsync, and fsync
-"never" without snapshots) show what the WAL costs. A cProfile of one simqueue run and one SimPy
+"never" without snapshots, and durability off: no WAL records and no snapshots) show what the
+WAL costs. A cProfile of one simqueue run and one SimPy
 run shows where the time goes.
 
     python -m benchmarks.bench_simulation [--quick] [--no-write]
@@ -23,17 +24,19 @@ run shows where the time goes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import simqueue
 from benchmarks.common import is_quick, load_average, print_table, write_results
 from benchmarks.profiling import print_profile, profile_call
 from benchmarks.simpy_reference import run_simpy_reference
-from simqueue import Config, Exponential, Poisson, Simulation, theory
+from simqueue import Config, Exponential, Poisson, Simulation, theory, wal
 
 REFERENCE = dict(
     rate=200.0,
@@ -87,6 +90,22 @@ def plain_config(seed: int = 0, **changes: Any) -> Config:
     )
     fields.update(changes)
     return Config(**fields)
+
+
+DURABILITY_OFF = "durability off (no WAL records, no snapshots)"
+
+
+@contextlib.contextmanager
+def wal_records_off() -> Iterator[None]:
+    """For this benchmark only: WAL records keep their sequence numbers but are neither encoded
+    nor written, so a run shows the simulation without the cost of its log. simqueue itself has
+    no such mode: the log is what it teaches."""
+    saved = wal.frame_into
+    wal.frame_into = lambda *args: None
+    try:
+        yield
+    finally:
+        wal.frame_into = saved
 
 
 def run_simqueue(
@@ -270,10 +289,12 @@ def main(argv: list[str] | None = None) -> int:
         "modeled fsync (default)": {},
         "real fsync": {"durability": "real"},
         "fsync never, no snapshots": {"fsync": "never", "snapshot_interval": None},
+        DURABILITY_OFF: {"snapshot_interval": None},
     }
     vrows = []
     for name, changes in variants.items():
-        r = run_simqueue(duration / 10, **changes)
+        with wal_records_off() if name == DURABILITY_OFF else contextlib.nullcontext():
+            r = run_simqueue(duration / 10, **changes)
         vrows.append(
             {
                 "variant": name,
