@@ -4,13 +4,14 @@ finished or the log closed, and recovery after a kill tells those zeros from a t
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 import pytest
 from conftest import CRASH_KINDS, crash
 
-from simqueue import Job, wal
+from simqueue import Job, QueueStoppedError, StorageError, wal
 from simqueue.wal import HEADER_SIZE, PREALLOCATED
 
 SEGMENT = 64 * 1024
@@ -151,3 +152,39 @@ def test_modeled_durability_never_preallocates(make_queue, data_dir) -> None:
     q = make_queue(segment_bytes=SEGMENT)
     q.enqueue(Job("j"))
     assert segments(data_dir)[-1].stat().st_size == written(q)
+
+
+def test_a_file_system_without_fallocate_gets_plain_appending_segments(
+    make_queue, data_dir, monkeypatch
+) -> None:
+    def unsupported(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(os, "posix_fallocate", unsupported)
+    q = make_queue(durability="real", segment_bytes=SEGMENT)
+    q.enqueue_many([Job(f"j{i}") for i in range(5)])
+    assert segments(data_dir)[-1].stat().st_size == written(q)  # nothing allocated ahead
+    q.abandon()
+    q = make_queue(durability="real", segment_bytes=SEGMENT)
+    assert q.recovery.tail_bytes_discarded == 0 and len(q) == 5
+
+
+def test_no_space_for_a_new_segment_stops_the_queue_with_a_clear_error(
+    make_queue, data_dir, monkeypatch
+) -> None:
+    q = make_queue(durability="real", segment_bytes=SEGMENT)
+    q.enqueue(Job("before"))
+
+    def full(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    with pytest.raises(StorageError, match="No space left on device"):
+        for i in range(200):  # until the segment rolls and the next one cannot be allocated
+            q.enqueue(Job(f"j{i}", payload={"pad": "x" * 1000}))
+    with pytest.raises(QueueStoppedError, match="No space left on device"):
+        q.enqueue(Job("after"))  # fail-stop: nothing more is accepted, and it says why
+    q.abandon()
+    monkeypatch.undo()
+    q = make_queue(durability="real", segment_bytes=SEGMENT)
+    assert "before" in q and "after" not in q
