@@ -248,16 +248,9 @@ class FileSystem:
     def release_preallocation(self, handle: FileHandle) -> None:
         """Cut a preallocated file back to what was written, durably: done when the file is
         finished, so only the file being written ever has unused space."""
-        if not handle.allocated:
-            return
-        self.before("truncate", handle.path)
-        os.ftruncate(handle.fd, handle.size)
-        self.stats.truncates += 1
-        self.stats.fsyncs += 1
-        _sync_data(handle.fd)
-        handle.allocated = 0
-        if self.track:
-            self._synced[handle.path] = handle.size
+        if handle.allocated:
+            self.truncate_durably(handle.path, handle.size)
+            handle.allocated = 0
 
     def close(self, handle: FileHandle) -> None:
         if handle.behind is not None:

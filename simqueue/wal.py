@@ -645,7 +645,7 @@ def classify_bad_header(scan: SegmentScan, last_segment: bool) -> str:
     reason = scan.header_bad or "bad header"
     if not last_segment:
         raise CorruptWALError(scan.path, 0, f"{reason} (in a segment that is not the last)")
-    if scan.data[HEADER_SIZE:].strip(b"\x00"):
+    if not _all_zero(scan.data, HEADER_SIZE):
         raise CorruptWALError(
             scan.path,
             0,
