@@ -6,8 +6,8 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: install demo test lint bench crashtest clean
 
-# The C accelerator (simqueue/_codec.c) is compiled by the install, so its source is a prerequisite too.
-$(INSTALLED): pyproject.toml simqueue/_codec.c
+# The C accelerator (simqueue/core/wal/_codec.c) is compiled by the install, so its source is a prerequisite too.
+$(INSTALLED): pyproject.toml simqueue/core/wal/_codec.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,bench]'
@@ -18,14 +18,16 @@ install: $(INSTALLED)
 demo: $(INSTALLED)
 	MPLBACKEND=Agg $(PY) -m simqueue demo
 
+# ruff, then the import contracts of pyproject.toml (dependencies point inward, no cycles).
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check simqueue tests benchmarks
+	$(VENV)/bin/lint-imports
 
 # Every test with the C accelerator (when it is built), then the durable core's tests once more in
 # pure Python, the fallback for machines without a C compiler.
-PURE_TESTS := tests/test_codec.py tests/test_wal_format.py tests/test_wal_tail.py \
-	tests/test_recovery.py tests/test_store.py tests/test_preallocation.py \
-	tests/test_simulation.py tests/test_crash_campaign.py
+PURE_TESTS := tests/core/test_codec.py tests/core/test_wal_format.py tests/core/test_wal_tail.py \
+	tests/core/test_recovery.py tests/core/test_store.py tests/core/test_preallocation.py \
+	tests/sim/test_simulation.py tests/testing/test_crash_campaign.py
 
 test: lint
 	MPLBACKEND=Agg $(PY) -m pytest -q
@@ -37,8 +39,8 @@ bench: $(INSTALLED)
 # The full crash-consistency campaign and the kill -9 loop of real servers (docs/reliability.md);
 # bounded versions run in `make test`.
 crashtest: $(INSTALLED)
-	$(PY) -m simqueue.crashsim --json exports/crashtest.json
-	$(PY) -m simqueue.killtest --kills 50 --json exports/killtest.json
+	$(PY) -m simqueue.testing.crashsim --json exports/crashtest.json
+	$(PY) -m simqueue.testing.killtest --kills 50 --json exports/killtest.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis exports

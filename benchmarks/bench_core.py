@@ -19,7 +19,7 @@ b. The disk's own limit: a bare loop appending 64 bytes to a file and ``os.fsync
 c. Recovery: WALs of N records (no snapshot), a realistic ENQUEUE/DISPATCH/ACK mix with 1% of
    jobs failing once (RETRY) and ~1% left pending, written in 4 MiB segments; the time of
    ``DurableQueue.open(dir)`` against two floors: reading the segment files (page cache) and
-   decoding every record with :class:`simqueue.wal.SegmentScan` without applying it. Then
+   decoding every record with :class:`simqueue.core.wal.SegmentScan` without applying it. Then
    recovery from a snapshot taken after N completed jobs.
 
 The machine's load average is recorded with the results: other processes on a 2-CPU machine
@@ -40,8 +40,9 @@ import sys
 import time
 from typing import Any
 
-from simqueue import DurableQueue, Job, VirtualClock, wal
-from simqueue.store import DEFAULT_SEGMENT_BYTES
+from simqueue import DurableQueue, Job, VirtualClock
+from simqueue.core import wal
+from simqueue.core.queue import DEFAULT_SEGMENT_BYTES
 
 from .common import (
     is_quick,

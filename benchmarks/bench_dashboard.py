@@ -5,7 +5,7 @@ Run::
     python -m benchmarks.bench_dashboard            # 12 slider changes
     python -m benchmarks.bench_dashboard --quick    # 6 changes (or SIMQUEUE_BENCH_QUICK=1)
 
-:func:`simqueue.widgets.dashboard` (default settings: the original plan's defaults with
+:func:`simqueue.lab.widgets.dashboard` (default settings: the original plan's defaults with
 Poisson(200) arrivals, 60 simulated seconds per run) is built once, which runs and draws the
 first time (reported apart: it builds the figure). Then sliders are moved from Python the way a
 drag ends, ``dash.sliders[name].value = v``, which fires the widget's observer: the simulation
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from simqueue.widgets import dashboard
+    from simqueue.lab.widgets import dashboard
 
     load_before = load_average()
     started = time.perf_counter()

@@ -36,7 +36,9 @@ import simqueue
 from benchmarks.common import is_quick, load_average, print_table, write_results
 from benchmarks.profiling import print_profile, profile_call
 from benchmarks.simpy_reference import run_simpy_reference
-from simqueue import Config, Exponential, Poisson, Simulation, theory, wal
+from simqueue import Config, Exponential, Poisson, Simulation
+from simqueue.core import wal
+from simqueue.sim import theory
 
 REFERENCE = dict(
     rate=200.0,

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from simqueue import accel
+from simqueue.core.wal import accel
 
 QUICK_ENV = "SIMQUEUE_BENCH_QUICK"
 RESULTS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.json")
@@ -127,7 +127,7 @@ def machine_info() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
         "cpu_count": os.cpu_count(),
-        # Which WAL codec ran: the C accelerator or the pure-Python fallback (simqueue.wal).
+        # Which WAL codec ran: the C accelerator or the pure-Python fallback (simqueue.core.wal).
         "wal_codec": "C accelerator" if accel.ACCELERATED else "pure Python",
         "load_average": load_average(),
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

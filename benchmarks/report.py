@@ -986,7 +986,7 @@ def section_dashboard(doc: dict[str, Any], img: str, out: list[str]) -> None:
     if not dash:
         return
     out.append(
-        "`simqueue.widgets.dashboard()` with its defaults (the original plan's settings with "
+        "`simqueue.lab.widgets.dashboard()` with its defaults (the original plan's settings with "
         f"Poisson(200) arrivals, {dash.get('duration', 60):.0f} simulated s per run). Each change "
         "sets a slider's value from Python (what the end of a drag does); `wall_s` is the time "
         "around that assignment, the rest is the dashboard's own `last_timing`. The first run "

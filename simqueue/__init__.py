@@ -7,10 +7,10 @@ watch the log bring everything back. The same engine runs on the wall clock as a
 
 from __future__ import annotations
 
-from .clock import VirtualClock, WallClock
-from .config import Config
-from .distributions import Constant, Exponential, Poisson, Uniform
-from .errors import (
+import logging
+
+from simqueue.core.clock import VirtualClock, WallClock
+from simqueue.core.errors import (
     CorruptSnapshotError,
     CorruptWALError,
     DataDirLockedError,
@@ -22,14 +22,20 @@ from .errors import (
     StorageError,
     UnknownJobError,
 )
-from .export import export  # noqa: E402  (standard library only until it is called)
-from .jobs import Job, JobInfo, JobState
-from .kernel import EmptySchedule
-from .simulation import Simulation, Summary
-from .store import DurableQueue, RecoveryReport
-from .trace import TraceEvent
+from simqueue.core.jobs import Job, JobInfo, JobState
+from simqueue.core.queue import DurableQueue, RecoveryReport
+from simqueue.lab.export import export  # noqa: E402  (standard library only until it is called)
+from simqueue.sim.config import Config
+from simqueue.sim.distributions import Constant, Exponential, Poisson, Uniform
+from simqueue.sim.kernel import EmptySchedule
+from simqueue.sim.simulation import Simulation, Summary
+from simqueue.sim.trace import TraceEvent
 
 __version__ = "0.1.0"
+
+# The service and the testing tools log through logging.getLogger(__name__); a library stays
+# silent until its user configures logging (the CLI does, with -v).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "Config",

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from simqueue import DurableQueue, SimQueueError, VirtualClock
-from simqueue.fs import FileSystem
+from simqueue.core.storage import FileSystem
 
 #: Crash kinds: a process crash (kill -9) or a power cut with each way of tearing the tail.
 CRASH_KINDS = ("process", "power-drop", "power-prefix", "power-garble", "power-zero")

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import simqueue
 from simqueue import Config
-from simqueue.server import SERVER_FILE, Server
+from simqueue.service.server import SERVER_FILE, Server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(simqueue.__file__)))
 BOUND = 60.0  # no wait in these tests may take longer than this

@@ -13,7 +13,7 @@ import socket
 import pytest
 from serverutil import call, counts, free_port, in_process, jobs, request, wait_until
 
-from simqueue.cli import ExitCode, main
+from simqueue.cli.main import ExitCode, main
 
 BAD_FILES = {
     "malformed": ('[{"id": "a",}]', "not valid JSON"),
@@ -233,7 +233,7 @@ def test_bad_handler_spec(tmp_path, capsys) -> None:
 # ---------------------------------------------------------------------------------- campaign
 def test_error_messages_stay_one_short_line() -> None:
     """A megabyte id or value is named by its start, not echoed whole (regression)."""
-    from simqueue.server import JobFileError, parse_jobs_text
+    from simqueue.service.server import JobFileError, parse_jobs_text
 
     for text in (
         '[{"id": "' + "x" * 100_000 + '"}]',

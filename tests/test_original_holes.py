@@ -8,12 +8,12 @@ import random
 from conftest import crash, observe
 
 from simqueue import Job, VirtualClock
-from simqueue import snapshot as snap
-from simqueue.errors import SimulatedCrash
-from simqueue.faults import FaultyFileSystem
-from simqueue.fs import FileSystem
-from simqueue.jobs import COMPLETED, DEAD, IN_FLIGHT, PENDING
-from simqueue.wal import HEADER_SIZE, iter_records
+from simqueue.core import snapshot as snap
+from simqueue.core.errors import SimulatedCrash
+from simqueue.core.jobs import COMPLETED, DEAD, IN_FLIGHT, PENDING
+from simqueue.core.storage import FileSystem
+from simqueue.core.wal import HEADER_SIZE, iter_records
+from simqueue.testing.faults import FaultyFileSystem
 
 
 def test_hole_enqueue_not_replayed_jobs_after_snapshot_survive_kill_9_with_payload(
@@ -199,7 +199,7 @@ def test_hole_recovery_time_measured_not_assumed(make_queue, tmp_path, monkeypat
         q.close()
     assert sizes[20_000] > sizes[10]
     # and it is whatever the stopwatch says, not a constant
-    import simqueue.store as store
+    import simqueue.core.queue as store
 
     ticks = iter([7.0, 7.25])
     monkeypatch.setattr(store, "stopwatch", lambda: next(ticks))

@@ -1,0 +1,96 @@
+"""pandas views of a simulation. Outer layer: reads plain records, never reaches into the engine's
+logic, and is the only place pandas is imported."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from simqueue.sim.trace import FIELDS
+
+if TYPE_CHECKING:
+    from simqueue.sim.simulation import Simulation
+
+METRIC_COLUMNS = (
+    "time",
+    "pending",
+    "in_flight",
+    "completed",
+    "dead",
+    "throughput",
+    "wal_bytes",
+    "durable_seq",
+    "up",
+)
+SAMPLE_FIELDS = (
+    "time",
+    "pending",
+    "in_flight",
+    "completed",
+    "dead",
+    "wal_bytes",
+    "durable_seq",
+    "last_seq",
+)
+
+
+def trace_frame(sim: Simulation) -> pd.DataFrame:
+    """One row per trace event: time, kind, job_id, attempt, worker, seq, durable_seq, detail."""
+    df = pd.DataFrame.from_records(sim.trace, columns=list(FIELDS))
+    df["detail"] = df["detail"].astype(object)
+    return df
+
+
+def jobs_frame(sim: Simulation) -> pd.DataFrame:
+    """One row per job the queue knows, with wait (enqueue to first dispatch) and latency
+    (enqueue to completion) in simulated seconds."""
+    q = sim.engine.q
+    rows = []
+    if q is not None:
+        for r in q.iter_jobs():
+            rows.append(
+                (
+                    r.id,
+                    r.state.value,
+                    r.attempt,
+                    r.enqueued_at,
+                    r.first_dispatch_at,
+                    r.finished_at,
+                    r.reason or None,
+                )
+            )
+    df = pd.DataFrame.from_records(
+        rows,
+        columns=[
+            "job_id",
+            "state",
+            "attempt",
+            "enqueued_at",
+            "first_dispatch_at",
+            "finished_at",
+            "reason",
+        ],
+    )
+    df["wait"] = df["first_dispatch_at"] - df["enqueued_at"]
+    df["latency"] = (df["finished_at"] - df["enqueued_at"]).where(df["state"] == "completed")
+    return df
+
+
+def metrics_frame(sim: Simulation, interval: float = 1.0) -> pd.DataFrame:
+    """State over time every ``interval`` seconds: time, pending, in_flight, completed, dead,
+    throughput (completions per second over the interval), wal_bytes, durable_seq. Rows while
+    the queue is down after a crash have NaN counts."""
+    if interval <= 0:
+        raise ValueError(f"interval must be positive, got {interval}")
+    raw = pd.DataFrame.from_records(sim.samples(), columns=list(SAMPLE_FIELDS))
+    if raw.empty:
+        return pd.DataFrame(columns=list(METRIC_COLUMNS))
+    step = sim.config.metrics_interval
+    every = max(1, round(interval / step))
+    df = raw.iloc[::every].reset_index(drop=True).copy()
+    df["up"] = df["pending"].notna()
+    completed = df["completed"].astype(float)
+    dt = df["time"].diff()
+    df["throughput"] = (completed.diff() / dt).clip(lower=0)
+    return df[list(METRIC_COLUMNS)]

@@ -1,0 +1,158 @@
+"""Simulation and server configuration: one dataclass, defaults from the original plan.
+
+The same fields drive :class:`~simqueue.sim.simulation.Simulation`, ``simqueue run`` and
+``simqueue simulate``. Every value is checked on construction; a bad one raises ``ValueError``
+naming the field, so a typo in a notebook or a config file fails at once, not halfway through.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from simqueue.core.queue import DURABILITY_MODES, FSYNC_POLICIES
+from simqueue.core.storage import TEAR_MODES
+from simqueue.sim.distributions import (
+    Constant,
+    Exponential,
+    Poisson,
+    Uniform,
+    check_number,
+    parse_distribution,
+)
+
+
+@dataclass
+class Config:
+    """Everything a run depends on. ``seed`` plus this reproduces a simulation event for event.
+
+    Defaults follow the original plan: 8 workers, service time uniform on 0-0.5 s, 10% of
+    attempts fail, a 3 s task timeout, 3 retries, a snapshot every 10 s, group commit every 10 ms.
+    """
+
+    workers: int = 8
+    service_time: Uniform | Exponential | Constant = field(
+        default_factory=lambda: Uniform(0.0, 0.5)
+    )
+    failure_rate: float = 0.1
+    hang_rate: float = 0.0
+    task_timeout: float = 3.0
+    max_retry: int = 3
+    backoff: float = 0.0
+    arrival: Poisson | None = None
+    snapshot_interval: float | None = 10.0
+    fsync: str = "batch"
+    flush_interval: float = 0.010
+    batch_size: int = 100
+    durability: str = "modeled"
+    fsync_latency: float = 0.0
+    seed: int = 0
+    data_dir: str | None = None  # None: a temporary directory, removed by Simulation.close()
+    restart_delay: float = 1.0
+    metrics_interval: float = 0.1
+    segment_bytes: int = 4 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        self.service_time = _field("service_time", self.service_time, parse_distribution)
+        if self.arrival is not None:
+            self.arrival = _field("arrival", self.arrival, parse_distribution)
+            if not isinstance(self.arrival, Poisson):
+                raise ValueError(f"arrival must be Poisson(rate) or None; got {self.arrival!r}")
+        if isinstance(self.service_time, Poisson):
+            raise ValueError("service_time must be Uniform, Exponential or Constant, not Poisson")
+        _int("workers", self.workers, lo=1, hi=100_000)
+        _int("max_retry", self.max_retry, lo=0)
+        _int("batch_size", self.batch_size, lo=1)
+        _int("seed", self.seed, lo=0)
+        _int("segment_bytes", self.segment_bytes, lo=4096)
+        _prob("failure_rate", self.failure_rate)
+        _prob("hang_rate", self.hang_rate)
+        _num("task_timeout", self.task_timeout, positive=True)
+        _num("backoff", self.backoff)
+        _num("flush_interval", self.flush_interval)
+        _num("fsync_latency", self.fsync_latency)
+        _num("restart_delay", self.restart_delay)
+        _num("metrics_interval", self.metrics_interval, positive=True)
+        if self.snapshot_interval is not None:
+            _num("snapshot_interval", self.snapshot_interval, positive=True)
+        if self.fsync not in FSYNC_POLICIES:
+            raise ValueError(
+                f"fsync must be one of {', '.join(FSYNC_POLICIES)}; got {self.fsync!r}"
+            )
+        if self.durability not in DURABILITY_MODES:
+            raise ValueError(
+                f"durability must be one of {', '.join(DURABILITY_MODES)}; got {self.durability!r}"
+            )
+        if self.data_dir is not None and not isinstance(self.data_dir, str):
+            self.data_dir = str(self.data_dir)
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def queue_options(self) -> dict[str, Any]:
+        """The keyword arguments of :meth:`DurableQueue.open` this config decides: one list
+        for the simulation and the server, which open the same queue on different clocks."""
+        return {
+            "fsync": self.fsync,
+            "max_retry": self.max_retry,
+            "backoff": self.backoff,
+            "task_timeout": self.task_timeout,
+            "flush_interval": self.flush_interval,
+            "batch_size": self.batch_size,
+            "segment_bytes": self.segment_bytes,
+            "durability": self.durability,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (distributions as their spec strings) for JSON, YAML and exports."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = v.to_spec() if hasattr(v, "to_spec") else v
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> Config:
+        """Build from plain values; an unknown key is an error naming it and ``source``."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(
+                f"{source}: unknown key {unknown[0]!r} (known keys: {', '.join(sorted(names))})"
+            )
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ValueError(f"{source}: {exc}") from None
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
+
+
+def _field(name: str, value: Any, parse: Any) -> Any:
+    try:
+        return parse(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
+def _int(name: str, value: Any, *, lo: int, hi: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer; got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        bound = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+        raise ValueError(f"{name} must be {bound}; got {value!r}")
+
+
+def _num(name: str, value: Any, *, positive: bool = False) -> None:
+    check_number(name, value, positive=positive)
+
+
+def _prob(name: str, value: Any) -> None:
+    _num(name, value)
+    if value > 1:
+        raise ValueError(f"{name} must be between 0 and 1; got {value!r}")
+
+
+__all__ = ["Config", "TEAR_MODES"]
