@@ -18,10 +18,14 @@ install: $(INSTALLED)
 demo: $(INSTALLED)
 	MPLBACKEND=Agg $(PY) -m simqueue demo
 
-# ruff, then the import contracts of pyproject.toml (dependencies point inward, no cycles).
+# ruff; the import contracts of pyproject.toml (dependencies point inward, no cycles); mypy over
+# the package and the benchmarks, and --strict over the engine (core and sim).
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check simqueue tests benchmarks
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict simqueue/core simqueue/sim
+	$(VENV)/bin/mypy benchmarks
 
 # Every test with the C accelerator (when it is built), then the durable core's tests once more in
 # pure Python, the fallback for machines without a C compiler.

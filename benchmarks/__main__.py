@@ -77,6 +77,8 @@ def _extract_profile(text: str) -> str | None:
 
 
 def run_module(name: str, argv: list[str]) -> dict[str, Any]:
+    """Run one benchmark module's ``main(argv)`` in this process: its time, outcome and the load
+    around it (bench_core also profiles one recovery, lifted from its output)."""
     mod = importlib.import_module(f"benchmarks.{name}")
     extra = ["--profile"] if name == "bench_core" else []
     load_before = load_average()
@@ -89,10 +91,7 @@ def run_module(name: str, argv: list[str]) -> dict[str, Any]:
             try:
                 rc = mod.main([*argv, *extra])
             except SystemExit as exc:
-                if extra and exc.code == 2:  # an older bench_core without --profile
-                    rc = mod.main(list(argv))
-                else:
-                    rc = exc.code
+                rc = exc.code
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         traceback.print_exc()
@@ -111,7 +110,8 @@ def run_module(name: str, argv: list[str]) -> dict[str, Any]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str], bool]:
+    """The options, the command line as given, and whether this is a quick run."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     parser.add_argument("--only", help="comma-separated modules to run (e.g. core,queue)")
@@ -119,26 +119,53 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-report", action="store_true", help="do not write docs/")
     args = parser.parse_args(argv)
     raw = sys.argv[1:] if argv is None else list(argv)
-    quick = args.quick or is_quick(raw)
-    only, skip = _names(args.only), _names(args.skip)
-    modules = [m for m in MODULES if (not only or m in only) and m not in skip]
-    mod_argv = ["--quick"] if quick else []
-    command = " ".join(["python -m benchmarks", *raw]).strip()
-    started_at = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    t0 = time.perf_counter()
-    load_before = load_average()
+    return args, raw, args.quick or is_quick(raw)
+
+
+def _run_all(modules: list[str], mod_argv: list[str]) -> list[dict[str, Any]]:
     runs = []
     for name in modules:
         print(f"\n{'=' * 100}\n{name} {' '.join(mod_argv)}\n{'=' * 100}", flush=True)
-        runs.append(run_module(name, mod_argv))
-        r = runs[-1]
+        r = run_module(name, mod_argv)
+        runs.append(r)
         status = "ok" if r["ok"] else f"FAILED ({r['error'] or r['returncode']})"
         print(f"\n[{name}: {status}, {r['seconds']:.0f} s]", flush=True)
-    total = time.perf_counter() - t0
+    return runs
+
+
+def _print_headlines(quick: bool) -> None:
+    """The headline ratios of results.json (this run's sections and older ones)."""
     from . import report
 
+    rows = report.headlines(report.load(RESULTS_PATH))
+    print(f"\n{'=' * 100}")
+    table = [
+        {
+            "item": r["item"],
+            "measure": r["measure"],
+            "value": r["value_text"],
+            "target": r["target_text"],
+            "verdict": r["verdict"],
+        }
+        for r in rows
+    ]
+    print_table(
+        table,
+        title=f"headline ratios against their targets ({'quick' if quick else 'full'} run)",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, raw, quick = _parse(argv)
+    only, skip = _names(args.only), _names(args.skip)
+    modules = [m for m in MODULES if (not only or m in only) and m not in skip]
+    started_at = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    load_before = load_average()
+    runs = _run_all(modules, ["--quick"] if quick else [])
+    total = time.perf_counter() - t0
     suite = {
-        "command": command,
+        "command": " ".join(["python -m benchmarks", *raw]).strip(),
         "make_target": "make bench" if not quick and not only and not skip else None,
         "quick": quick,
         "modules": runs,
@@ -149,22 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_after": load_average(),
     }
     write_results("suite", suite)
-    doc = report.load(RESULTS_PATH)
-    rows = report.headlines(doc)
-    print(f"\n{'=' * 100}")
-    print_table(
-        [
-            {
-                "item": r["item"],
-                "measure": r["measure"],
-                "value": r["value_text"],
-                "target": r["target_text"],
-                "verdict": r["verdict"],
-            }
-            for r in rows
-        ],
-        title=f"headline ratios against their targets ({'quick' if quick else 'full'} run)",
-    )
+    _print_headlines(quick)
     failed = [r["module"] for r in runs if not r["ok"]]
     print(
         f"\n{len(modules)} modules in {total:.0f} s"
@@ -172,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         + f"; load average before {load_before}, after {suite['load_average_after']}"
     )
     if not args.no_report:
-        md = report.generate(RESULTS_PATH)
-        print(f"wrote {md}")
+        from . import report
+
+        print(f"wrote {report.generate(RESULTS_PATH)}")
     return 1 if failed else 0
 
 

@@ -5,13 +5,14 @@ Run::
     python -m benchmarks.bench_dashboard            # 12 slider changes
     python -m benchmarks.bench_dashboard --quick    # 6 changes (or SIMQUEUE_BENCH_QUICK=1)
 
-:func:`simqueue.lab.widgets.dashboard` (default settings: the original plan's defaults with
-Poisson(200) arrivals, 60 simulated seconds per run) is built once, which runs and draws the
-first time (reported apart: it builds the figure). Then sliders are moved from Python the way a
-drag ends, ``dash.sliders[name].value = v``, which fires the widget's observer: the simulation
-re-runs, the three panels are redrawn and the PNG is rendered. Two clocks are read per change:
-the dashboard's own ``last_timing`` (simulate, draw, total) and the wall time around the
-assignment (what the student waits for). Median, min and max against the 0.5 s target.
+:func:`simqueue.lab.widgets.dashboard` (its default settings: :class:`simqueue.Config`'s
+defaults with Poisson(200) arrivals, 60 simulated seconds per run) is built once, which runs
+and draws the first time (reported apart: it builds the figure). Then sliders are moved from
+Python the way a drag ends, ``dash.sliders[name].value = v``, which fires the widget's
+observer: the simulation re-runs, the three panels are redrawn and the PNG is rendered. Two
+clocks are read per change: the dashboard's own ``last_timing`` (simulate, draw, total) and the
+wall time around the assignment (what the student waits for). Median, min and max against the
+0.5 s target.
 
 A cProfile of one change shows where the time goes (simulation vs matplotlib). Results go to
 the ``dashboard`` section of ``benchmarks/results.json``.
@@ -48,14 +49,86 @@ CHANGES: list[tuple[str, Any]] = [
 ]
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, bool]:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_dashboard", description=__doc__
     )
     parser.add_argument("--quick", action="store_true", help="6 changes instead of 12")
     parser.add_argument("--no-write", action="store_true", help="do not update results.json")
     args = parser.parse_args(argv)
-    quick = args.quick or is_quick(argv if argv is not None else sys.argv[1:])
+    return args, args.quick or is_quick(argv if argv is not None else sys.argv[1:])
+
+
+def _change(dash: Any, name: str, value: Any) -> dict[str, Any]:
+    """Move one slider the way a drag ends and time the redraw it fires."""
+    runs = dash.runs
+    t0 = time.perf_counter()
+    dash.sliders[name].value = value
+    wall = time.perf_counter() - t0
+    if dash.last_error is not None:
+        raise RuntimeError(f"dashboard failed after {name}={value!r}: {dash.last_error!r}")
+    if dash.runs != runs + 1 or dash.last_summary is None:
+        raise RuntimeError(f"setting {name}={value!r} did not re-run the dashboard")
+    t = dash.last_timing
+    print(f"  {name} = {value}: {wall:.3f} s", flush=True)
+    return {
+        "change": f"{name} = {value}",
+        "wall_s": wall,
+        "simulate_s": t["simulate"],
+        "draw_s": t["draw"],
+        "total_s": t["total"],
+        "completed": dash.last_summary.completed,
+        "events": dash.last_summary.attempts,
+        "met": wall <= TARGET_S,
+    }
+
+
+def _stats(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Median, min and max of each timing over the changes."""
+    out = {}
+    for key in ("wall_s", "simulate_s", "draw_s", "total_s"):
+        values = [float(r[key]) for r in rows]
+        out[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+    return out
+
+
+def _profile_change(dash: Any) -> dict[str, Any]:
+    """Where one change's time goes: one more change (back to 8 workers) under cProfile."""
+    return profile_call(
+        lambda: setattr(dash.sliders["workers"], "value", 8),
+        top=15,
+        shares={
+            "matplotlib": ("matplotlib/",),
+            "simqueue": ("simqueue/",),
+            "PIL/png": ("PIL/", "zlib"),
+        },
+    )
+
+
+def _print(res: dict[str, Any], duration: float) -> None:
+    rows, stats, prof = res["changes"], res["stats"], res["profile"]
+    print_table(
+        rows,
+        ["change", "wall_s", "simulate_s", "draw_s", "total_s", "completed", "met"],
+        f"slider change -> finished redraw ({duration:.0f} simulated s per run)",
+    )
+    wall = stats["wall_s"]
+    print(
+        f"\nfirst run (builds the figure): {res['first_run']['wall_s']:.3f} s; "
+        f"per change: median {wall['median']:.3f} s "
+        f"(min {wall['min']:.3f}, max {wall['max']:.3f}); "
+        f"simulate median {stats['simulate_s']['median']:.3f} s, "
+        f"draw median {stats['draw_s']['median']:.3f} s; {res['within_target']}/{len(rows)} "
+        f"within {TARGET_S} s; target median <= {TARGET_S} s: "
+        f"{'met' if res['target_met'] else 'NOT MET'}"
+    )
+    print_profile(prof, "one slider change (workers = 8)", top=10)
+    shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in prof["shares"].items())
+    print(f"  own time by package: {shares}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, quick = _parse(argv)
     os.environ.setdefault("MPLBACKEND", "Agg")
     import matplotlib
 
@@ -67,92 +140,28 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     dash = dashboard()
     first = {"wall_s": time.perf_counter() - t0, **dash.last_timing}
-    changes = CHANGES[::2] if quick else CHANGES
-    rows = []
-    for name, value in changes:
-        runs = dash.runs
-        t0 = time.perf_counter()
-        dash.sliders[name].value = value
-        wall = time.perf_counter() - t0
-        if dash.last_error is not None:
-            raise RuntimeError(f"dashboard failed after {name}={value!r}: {dash.last_error!r}")
-        if dash.runs != runs + 1:
-            raise RuntimeError(f"setting {name}={value!r} did not re-run the dashboard")
-        t = dash.last_timing
-        s = dash.last_summary
-        rows.append(
-            {
-                "change": f"{name} = {value}",
-                "wall_s": wall,
-                "simulate_s": t["simulate"],
-                "draw_s": t["draw"],
-                "total_s": t["total"],
-                "completed": s.completed,
-                "events": s.attempts,
-                "met": wall <= TARGET_S,
-            }
-        )
-        print(f"  {name} = {value}: {wall:.3f} s", flush=True)
-    walls = [r["wall_s"] for r in rows]
-    stats = {
-        key: {
-            "median": statistics.median(r[key] for r in rows),
-            "min": min(r[key] for r in rows),
-            "max": max(r[key] for r in rows),
-        }
-        for key in ("wall_s", "simulate_s", "draw_s", "total_s")
+    rows = [_change(dash, name, value) for name, value in (CHANGES[::2] if quick else CHANGES)]
+    stats = _stats(rows)
+    res = {
+        "quick": quick,
+        "target_s": TARGET_S,
+        "duration": dash.duration,
+        "first_run": first,
+        "changes": rows,
+        "stats": stats,
+        "within_target": sum(r["wall_s"] <= TARGET_S for r in rows),
+        "target_met": stats["wall_s"]["median"] <= TARGET_S,
+        "profile": _profile_change(dash),
     }
-    within = sum(w <= TARGET_S for w in walls)
-    # Where one change's time goes: profile one more change (back to 8 workers).
-    prof = profile_call(
-        lambda: setattr(dash.sliders["workers"], "value", 8),
-        top=15,
-        shares={
-            "matplotlib": ("matplotlib/",),
-            "simqueue": ("simqueue/",),
-            "PIL/png": ("PIL/", "zlib"),
-        },
-    )
     total = time.perf_counter() - started
-    print_table(
-        rows,
-        ["change", "wall_s", "simulate_s", "draw_s", "total_s", "completed", "met"],
-        f"slider change -> finished redraw ({dash.duration:.0f} simulated s per run)",
-    )
-    print(
-        f"\nfirst run (builds the figure): {first['wall_s']:.3f} s; "
-        f"per change: median {stats['wall_s']['median']:.3f} s "
-        f"(min {stats['wall_s']['min']:.3f}, max {stats['wall_s']['max']:.3f}); "
-        f"simulate median {stats['simulate_s']['median']:.3f} s, "
-        f"draw median {stats['draw_s']['median']:.3f} s; {within}/{len(rows)} within "
-        f"{TARGET_S} s; target median <= {TARGET_S} s: "
-        f"{'met' if stats['wall_s']['median'] <= TARGET_S else 'NOT MET'}"
-    )
-    print_profile(prof, "one slider change (workers = 8)", top=10)
-    shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in prof["shares"].items())
-    print(f"  own time by package: {shares}")
+    _print(res, dash.duration)
     load_after = load_average()
     print(f"load average before {load_before}, after {load_after}; {total:.0f} s in all")
     if not args.no_write:
-        prof.pop("text", None)
-        path = write_results(
-            "dashboard",
-            {
-                "quick": quick,
-                "target_s": TARGET_S,
-                "duration": dash.duration,
-                "first_run": first,
-                "changes": rows,
-                "stats": stats,
-                "within_target": within,
-                "target_met": stats["wall_s"]["median"] <= TARGET_S,
-                "profile": prof,
-                "load_average_before": load_before,
-                "load_average_after": load_after,
-                "seconds_total": total,
-            },
-        )
-        print(f"results: {path}")
+        res["profile"].pop("text", None)
+        res |= {"load_average_before": load_before, "load_average_after": load_after}
+        res["seconds_total"] = total
+        print(f"results: {write_results('dashboard', res)}")
     return 0
 
 

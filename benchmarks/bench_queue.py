@@ -43,9 +43,7 @@ SQLiteAckQueue; each pairing >= the sqlite3 table; ``"always"`` within 2x of the
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sqlite3
+import functools
 import statistics
 import sys
 import time
@@ -56,20 +54,26 @@ from simqueue import DurableQueue, Job
 
 from .common import is_quick, load_average, print_table, rate, temp_dir, write_results
 from .profiling import print_profile, profile_call
+from .queue_systems import run_bare_fsync, run_persist_queue, run_sqlite
 
 GROUP_JOBS = 100  # B: jobs per group commit in the headline pairing
 
 
 # ------------------------------------------------------------------------------- simqueue
+def _open_real(d: str, policy: str, group_jobs: int = GROUP_JOBS) -> DurableQueue:
+    """A queue on the real disk; ``batch`` commits by size only: exactly B jobs per fsync."""
+    return DurableQueue.open(
+        d,
+        fsync=policy,
+        durability="real",
+        batch_size=3 * group_jobs,
+        flush_interval=3600.0,
+    )
+
+
 def run_simqueue(n: int, policy: str, group_jobs: int = GROUP_JOBS) -> dict[str, Any]:
     with temp_dir() as d:
-        q = DurableQueue.open(
-            d,
-            fsync=policy,
-            durability="real",
-            batch_size=3 * group_jobs,
-            flush_interval=3600.0,  # group commit by size only: exactly B jobs per fsync
-        )
+        q = _open_real(d, policy, group_jobs)
         try:
             f0 = q.fs.stats.fsyncs
             t0 = time.perf_counter()
@@ -93,124 +97,9 @@ def _simqueue_loop(q: DurableQueue, n: int) -> None:
     for i in range(n):
         enqueue(Job(f"job-{i:08d}", {"n": i}))
         job = dispatch(0)
+        if job is None:
+            raise RuntimeError("the job just enqueued was not dispatched")
         complete(job.id, job.attempt)
-
-
-# ------------------------------------------------------------------------------- persist-queue
-def run_persist_queue(n: int) -> dict[str, Any]:
-    import persistqueue
-
-    with temp_dir() as d:
-        q = persistqueue.SQLiteAckQueue(os.path.join(d, "pq"), auto_commit=True)
-        try:
-            t0 = time.perf_counter()
-            for i in range(n):
-                q.put({"id": f"job-{i:08d}", "payload": {"n": i}})
-                item = q.get(block=False)
-                q.ack(item)
-            dt = time.perf_counter() - t0
-            done = q.acked_count()
-        finally:
-            q.close()
-    if done != n:
-        raise RuntimeError(f"SQLiteAckQueue acked {done} of {n} jobs")
-    return {"seconds": dt, "fsyncs": None}
-
-
-# ------------------------------------------------------------------------------- sqlite3 table
-SCHEMA = """
-CREATE TABLE jobs (
-    qid INTEGER PRIMARY KEY,          -- FIFO order
-    id TEXT NOT NULL UNIQUE,
-    payload TEXT,
-    state INTEGER NOT NULL,           -- 0 pending, 1 in flight, 2 completed
-    attempt INTEGER NOT NULL,
-    worker INTEGER,
-    deadline REAL
-);
-CREATE INDEX pending ON jobs(qid) WHERE state = 0;
-"""
-SQL_ENQUEUE = "INSERT INTO jobs (id, payload, state, attempt) VALUES (?, ?, 0, 0)"
-SQL_DISPATCH = (
-    "UPDATE jobs SET state = 1, attempt = attempt + 1, worker = ?, deadline = ? "
-    "WHERE qid = (SELECT qid FROM jobs WHERE state = 0 ORDER BY qid LIMIT 1) "
-    "RETURNING id, attempt, payload"
-)
-SQL_COMPLETE = "UPDATE jobs SET state = 2 WHERE id = ? AND attempt = ? AND state = 1"
-
-
-def open_table(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)  # autocommit: we say BEGIN ourselves
-    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-    if mode.lower() != "wal":
-        raise RuntimeError(f"sqlite refused WAL mode ({mode})")
-    conn.execute(f"PRAGMA synchronous={synchronous}")
-    conn.executescript(SCHEMA)
-    return conn
-
-
-def run_sqlite(n: int, group_jobs: int | None, synchronous: str = "FULL") -> dict[str, Any]:
-    """``group_jobs=None``: autocommit, every statement its own durable transaction. Otherwise
-    one ``BEGIN ... COMMIT`` per ``group_jobs`` jobs (all their statements)."""
-    with temp_dir() as d:
-        conn = open_table(os.path.join(d, "queue.db"), synchronous)
-        try:
-            ex = conn.execute
-            t0 = time.perf_counter()
-            in_txn = False
-            for i in range(n):
-                if group_jobs is not None and not in_txn:
-                    ex("BEGIN")
-                    in_txn = True
-                ex(SQL_ENQUEUE, (f"job-{i:08d}", json.dumps({"n": i})))
-                # fetchall: the statement must run to completion to commit (autocommit)
-                job_id, attempt, _payload = ex(SQL_DISPATCH, (0, time.time() + 3.0)).fetchall()[0]
-                ex(SQL_COMPLETE, (job_id, attempt))
-                if in_txn and (i + 1) % group_jobs == 0:
-                    ex("COMMIT")
-                    in_txn = False
-            if in_txn:
-                ex("COMMIT")
-            dt = time.perf_counter() - t0
-            done = ex("SELECT count(*) FROM jobs WHERE state = 2").fetchone()[0]
-        finally:
-            conn.close()
-    if done != n:
-        raise RuntimeError(f"sqlite3 table completed {done} of {n} jobs")
-    return {"seconds": dt, "fsyncs": None}
-
-
-# ------------------------------------------------------------------------------- bare fsync
-def run_bare_fsync(n: int, mode: str = "append+fsync") -> dict[str, Any]:
-    """The disk's own limit: ``n`` times write 64 bytes and sync.
-
-    ``append+fsync`` (the reference: what a growing log does), ``append+fdatasync``, and
-    ``overwrite+fdatasync``: ``pwrite`` into a file written and synced beforehand, so no write
-    changes its size (roughly what SQLite does with a WAL file it reuses; SQLite syncs with
-    ``fdatasync`` on Linux)."""
-    with temp_dir() as d:
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode.startswith("append") else 0)
-        fd = os.open(os.path.join(d, "bare.log"), flags, 0o644)
-        chunk = b"x" * 64
-        try:
-            if mode.startswith("overwrite"):
-                os.write(fd, b"\0" * (64 * n + 4096))
-            os.fsync(fd)
-            write, pwrite = os.write, os.pwrite
-            sync = os.fdatasync if mode.endswith("fdatasync") else os.fsync
-            t0 = time.perf_counter()
-            if mode.startswith("append"):
-                for _ in range(n):
-                    write(fd, chunk)
-                    sync(fd)
-            else:
-                for i in range(n):
-                    pwrite(fd, chunk, 64 * i)
-                    sync(fd)
-            dt = time.perf_counter() - t0
-        finally:
-            os.close(fd)
-    return {"seconds": dt, "fsyncs": n}
 
 
 # ------------------------------------------------------------------------------- the suite
@@ -244,7 +133,7 @@ def systems(quick: bool) -> list[tuple[str, str, int, Callable[[int], dict[str, 
                 f'simqueue fsync="batch", {b} jobs/fsync',
                 f"group of {b}",
                 mid if b >= 100 else slow * 4,
-                lambda n, b=b: run_simqueue(n, "batch", b),
+                functools.partial(run_simqueue, policy="batch", group_jobs=b),
             )
         )
         out.append(
@@ -252,7 +141,7 @@ def systems(quick: bool) -> list[tuple[str, str, int, Callable[[int], dict[str, 
                 f"sqlite3 table, 1 txn per {b} jobs",
                 f"group of {b}",
                 mid if b >= 100 else slow * 4,
-                lambda n, b=b: run_sqlite(n, b),
+                functools.partial(run_sqlite, group_jobs=b),
             )
         )
     out.append(('simqueue fsync="never"', "OS only", fast, lambda n: run_simqueue(n, "never")))
@@ -342,68 +231,63 @@ def headline(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _profile(policy: str, n: int) -> dict[str, Any]:
+    """cProfile of ``n`` jobs under ``policy`` (the queue opened and removed outside it)."""
+    with temp_dir() as d:
+        q = _open_real(d, policy)
+
+        def job_loop() -> None:
+            _simqueue_loop(q, n)
+            q.sync()
+
+        try:
+            shares = {"fsync": ("posix.fsync", "posix.fdatasync"), "write": ("posix.write",)}
+            p = profile_call(job_loop, top=12, shares=shares)
+        finally:
+            q.close()
+    p["jobs"] = n
+    p["fsync_share"] = p["shares"]["fsync"]
+    return p
+
+
 def profiles(quick: bool) -> dict[str, Any]:
-    """Where the time of one job goes: cProfile of the ``always`` and ``batch`` loops alone
-    (queue opened and removed outside the profile)."""
+    """Where the time of one job goes: cProfile of the ``always`` and ``batch`` loops alone."""
     n_always = 200 if quick else 500
     n_batch = 2000 if quick else 10_000
-    out = {}
-    for policy, n in (("always", n_always), ("batch", n_batch)):
-        with temp_dir() as d:
-            q = DurableQueue.open(
-                d,
-                fsync=policy,
-                durability="real",
-                batch_size=3 * GROUP_JOBS,
-                flush_interval=3600.0,
-            )
-            try:
-                p = profile_call(
-                    lambda q=q, n=n: (_simqueue_loop(q, n), q.sync()),
-                    top=12,
-                    shares={"fsync": ("posix.fsync", "posix.fdatasync"), "write": ("posix.write",)},
-                )
-            finally:
-                q.close()
-        p["jobs"] = n
-        p["fsync_share"] = p["shares"]["fsync"]
-        out[policy] = p
-    return out
+    return {"always": _profile("always", n_always), "batch": _profile("batch", n_batch)}
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, bool]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_queue", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     parser.add_argument("--repeat", type=int, default=3, help="rounds (median, min, max)")
     parser.add_argument("--no-write", action="store_true", help="do not update results.json")
     args = parser.parse_args(argv)
-    quick = args.quick or is_quick(argv if argv is not None else sys.argv[1:])
-    try:
-        import persistqueue  # noqa: F401
-    except ImportError:
-        print("persist-queue is not installed: pip install -e '.[bench]'")
-        return 1
-    load_before = load_average()
+    return args, args.quick or is_quick(argv if argv is not None else sys.argv[1:])
+
+
+def _rounds(quick: bool, repeat: int) -> list[dict[str, Any]]:
+    """One row per system, each from ``repeat`` rounds."""
     plan = systems(quick)
     results: dict[str, list[dict[str, Any]]] = {name: [] for name, *_ in plan}
-    started = time.perf_counter()
     # Rounds interleave the systems, so a burst of load on the shared machine hits them all.
-    for rnd in range(args.repeat):
+    for rnd in range(repeat):
         for name, _pairing, n, run in plan:
             results[name].append(run(n))
-        print(f"  round {rnd + 1}/{args.repeat} done", flush=True)
-    rows = [_row(name, pairing, n, results[name]) for name, pairing, n, _ in plan]
-    head = headline(rows)
-    prof = profiles(quick)
-    total = time.perf_counter() - started
+        print(f"  round {rnd + 1}/{repeat} done", flush=True)
+    return [_row(name, pairing, n, results[name]) for name, pairing, n, _ in plan]
+
+
+def _print(
+    rows: list[dict[str, Any]], head: dict[str, Any], prof: dict[str, Any], repeat: int
+) -> None:
     cols = ["system", "pairing", "jobs", "fsyncs", "per_s", "per_s_min", "per_s_max", "us_each"]
     cols.append("fsyncs_per_job")
-    print_table(
-        rows,
-        cols,
+    title = (
         f"durable queue: enqueue + dispatch + complete per job (median of "
-        f"{args.repeat}; per_s = jobs/s, or fsyncs/s for the bare loop)",
+        f"{repeat}; per_s = jobs/s, or fsyncs/s for the bare loop)"
     )
+    print_table(rows, cols, title)
     print(
         f'\nceiling for "always": {head["bare_fsyncs_per_s"]:,.0f} bare fsyncs/s / '
         f"{head['always_fsyncs_per_job']:.2f} fsyncs per job = "
@@ -418,27 +302,40 @@ def main(argv: list[str] | None = None) -> int:
     for policy, p in prof.items():
         print_profile(p, f'simqueue fsync="{policy}", {p["jobs"]} jobs', top=8)
         print(f"  share of own time in os.fsync / os.fdatasync: {100 * p['fsync_share']:.0f}%")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, quick = _parse(argv)
+    try:
+        import persistqueue  # noqa: F401
+    except ImportError:
+        print("persist-queue is not installed: pip install -e '.[bench]'")
+        return 1
+    load_before = load_average()
+    started = time.perf_counter()
+    rows = _rounds(quick, args.repeat)
+    head = headline(rows)
+    prof = profiles(quick)
+    total = time.perf_counter() - started
+    _print(rows, head, prof, args.repeat)
     load_after = load_average()
     print(f"\nload average before {load_before}, after {load_after}; {total:.0f} s in all")
     if not args.no_write:
         for p in prof.values():
             p.pop("text", None)
-        path = write_results(
-            "queue",
-            {
-                "quick": quick,
-                "repeat": args.repeat,
-                "group_jobs": GROUP_JOBS,
-                "disk": "system temp dir",
-                "load_average_before": load_before,
-                "load_average_after": load_after,
-                "seconds_total": total,
-                "rows": rows,
-                "headline": head,
-                "profiles": prof,
-            },
-        )
-        print(f"results: {path}")
+        section = {
+            "quick": quick,
+            "repeat": args.repeat,
+            "group_jobs": GROUP_JOBS,
+            "disk": "system temp dir",
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+            "seconds_total": total,
+            "rows": rows,
+            "headline": head,
+            "profiles": prof,
+        }
+        print(f"results: {write_results('queue', section)}")
     return 0
 
 

@@ -16,7 +16,7 @@ to one run only; the child reports its RSS just before the run
 
 What the memory is: after the peak is taken, the child walks the simulation's live objects and
 sizes them (``sys.getsizeof``, each object counted once, in this order): job records (the
-store's ``JobRecord`` objects with their ids, payloads and floats), store and engine containers
+queue's ``JobRecord`` objects with their ids, payloads and floats), queue and engine containers
 (dicts, sets, queues keyed by job), the trace (one tuple per event), the metric samples, and
 the rest. One more child runs a mid-sized simulation under :mod:`tracemalloc` and reports the
 allocation sites holding the most memory.
@@ -37,6 +37,8 @@ import time
 from collections import deque
 from typing import Any
 
+from simqueue import Config, Exponential, Poisson, Simulation
+
 from .common import is_quick, load_average, print_table, write_results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,9 +46,7 @@ RATE = 200.0
 
 
 # --------------------------------------------------------------------------------- the child
-def _make_sim(model: str):
-    from simqueue import Config, Exponential, Poisson, Simulation
-
+def _make_sim(model: str) -> Simulation:
     from .bench_simulation import reference_config
 
     if model == "reference":
@@ -144,7 +144,7 @@ def memory_breakdown(sim: Any) -> dict[str, int]:
     containers = 0
     names = ("_jobs", "_ready", "_in_flight", "_delayed", "_finished_since_snapshot", "_chunks")
     holders = [(q, n) for n in names]
-    holders += [(engine, n) for n in ("acknowledged", "_unacked", "_idle")]
+    holders += [(engine.live, n) for n in ("acknowledged", "_unacked", "_idle")]
     holders.append((getattr(engine, "model", None), "first_outcomes"))
     for owner, name in holders:  # getattr: the engine's internals may move
         obj = getattr(owner, name, None)
@@ -224,10 +224,11 @@ def spawn(*args: str) -> dict[str, Any]:
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_scaling", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="10k and 100k jobs only")
     parser.add_argument("--repeat", type=int, default=None, help="runs per size (default 3)")
@@ -236,59 +237,56 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--breakdown", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tracemalloc", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        print(json.dumps(child(args.child, args.model, args.breakdown)))
-        return 0
-    if args.tracemalloc:
-        print(json.dumps(child_tracemalloc(args.tracemalloc, args.model)))
-        return 0
-    quick = args.quick or is_quick(argv if argv is not None else sys.argv[1:])
-    sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
-    repeat = args.repeat or (1 if quick else 3)
-    started = time.perf_counter()
-    load_before = load_average()
-    runs: dict[int, list[dict[str, Any]]] = {n: [] for n in sizes}
+    return parser.parse_args(argv)
+
+
+Runs = dict[int, list[dict[str, Any]]]
+
+
+def _run_children(sizes: list[int], repeat: int, model: str) -> Runs:
+    """``repeat`` fresh child processes per size, the sizes interleaved."""
+    runs: Runs = {n: [] for n in sizes}
     for r in range(repeat):
         for n in sizes:
-            # The memory walk runs once per size, after the peak was taken (it costs time only).
-            res = spawn("--child", str(n), "--model", args.model, *(["--breakdown"] * (r == 0)))
+            # The memory walk runs once per size, after the peak is taken (it costs time only).
+            res = spawn("--child", str(n), "--model", model, *(["--breakdown"] * (r == 0)))
             runs[n].append(res)
             print(
                 f"  {n:>9,} jobs: {res['wall_s']:7.2f} s wall, peak RSS "
                 f"{res['peak_rss'] / 2**20:7.1f} MiB",
                 flush=True,
             )
-    tm_n = 10_000 if quick else 100_000
-    tm = spawn("--tracemalloc", str(tm_n), "--model", args.model)
-    rows = []
-    for n in sizes:
-        rs = runs[n]
-        walls = [r["wall_s"] for r in rs]
-        peaks = [r["peak_rss"] - r["rss_before"] for r in rs]
-        jobs = rs[0]["jobs"]
-        med = statistics.median(walls)
-        grown = statistics.median(peaks)
-        rows.append(
-            {
-                "jobs": jobs,
-                "events": rs[0]["events"],
-                "wall_s": med,
-                "wall_min_s": min(walls),
-                "wall_max_s": max(walls),
-                "us_per_job": med / jobs * 1e6,
-                "jobs_per_s": jobs / med,
-                "rss_before_MiB": rs[0]["rss_before"] / 2**20,
-                "peak_rss_MiB": statistics.median(r["peak_rss"] for r in rs) / 2**20,
-                "bytes_per_job": grown / jobs,
-                "walked_bytes_per_job": sum(rs[0]["breakdown"].values()) / jobs,
-                "wal_MB": rs[0]["wal_bytes"] / 1e6,
-            }
-        )
+    return runs
+
+
+def _size_row(rs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over the runs of one size; per-job figures against the jobs that arrived."""
+    walls = [r["wall_s"] for r in rs]
+    jobs = rs[0]["jobs"]
+    med = statistics.median(walls)
+    grown = statistics.median(r["peak_rss"] - r["rss_before"] for r in rs)
+    return {
+        "jobs": jobs,
+        "events": rs[0]["events"],
+        "wall_s": med,
+        "wall_min_s": min(walls),
+        "wall_max_s": max(walls),
+        "us_per_job": med / jobs * 1e6,
+        "jobs_per_s": jobs / med,
+        "rss_before_MiB": rs[0]["rss_before"] / 2**20,
+        "peak_rss_MiB": statistics.median(r["peak_rss"] for r in rs) / 2**20,
+        "bytes_per_job": grown / jobs,
+        "walked_bytes_per_job": sum(rs[0]["breakdown"].values()) / jobs,
+        "wal_MB": rs[0]["wal_bytes"] / 1e6,
+    }
+
+
+def _linear(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-job cost at the largest size over the per-job cost at the size before (and at the
+    smallest): linear growth keeps both ratios near 1."""
     first, last = rows[0], rows[-1]
     mid = rows[1] if len(rows) > 2 else rows[0]
-    linear = {
-        # per-job cost at the largest size over the per-job cost at 100k and at 10k
+    linear: dict[str, Any] = {
         "wall_per_job_ratio_vs_smallest": last["us_per_job"] / first["us_per_job"],
         "wall_per_job_ratio_vs_previous": last["us_per_job"] / mid["us_per_job"],
         "bytes_per_job_ratio_vs_previous": last["bytes_per_job"] / mid["bytes_per_job"],
@@ -300,53 +298,73 @@ def main(argv: list[str] | None = None) -> int:
         linear["wall_per_job_ratio_vs_previous"] <= linear["tolerance"]
         and linear["bytes_per_job_ratio_vs_previous"] <= linear["tolerance"]
     )
-    breakdown = []
-    for n in sizes:
-        r = runs[n][0]
-        for part, b in r["breakdown"].items():
-            breakdown.append({"jobs": r["jobs"], "part": part, "bytes_per_job": b / r["jobs"]})
-    total = time.perf_counter() - started
+    return linear
+
+
+def _breakdown(runs: Runs) -> list[dict[str, Any]]:
+    """Bytes per job of each part, from the first run of each size (the one that walked)."""
+    out = []
+    for rs in runs.values():
+        first = rs[0]
+        for part, b in first["breakdown"].items():
+            out.append({"jobs": first["jobs"], "part": part, "bytes_per_job": b / first["jobs"]})
+    return out
+
+
+def _print(res: dict[str, Any]) -> None:
     cols = ["jobs", "events", "wall_s", "wall_min_s", "wall_max_s", "us_per_job", "jobs_per_s"]
     cols += ["rss_before_MiB", "peak_rss_MiB", "bytes_per_job", "walked_bytes_per_job"]
-    print_table(rows, cols, f"{args.model} model, N/200 simulated s, median of {repeat}")
-    print_table(breakdown, title="what the memory is (bytes per job, live objects at the end)")
+    title = f"{res['model']} model, N/200 simulated s, median of {res['repeat']}"
+    print_table(res["rows"], cols, title)
+    print_table(
+        res["breakdown"], title="what the memory is (bytes per job, live objects at the end)"
+    )
+    tm, lin, rows = res["tracemalloc"], res["linear"], res["rows"]
+    previous = rows[1] if len(rows) > 2 else rows[0]  # the size _linear compares with
     print_table(
         tm["top_lines"],
         ["site", "bytes_per_job", "share", "code"],
         f"tracemalloc at {tm['jobs']:,} jobs: {tm['bytes_per_job']:.0f} traced bytes/job",
     )
-    verdict = "linear" if linear["linear"] else "NOT linear"
+    verdict = "linear" if lin["linear"] else "NOT linear"
     print(
-        f"\nper-job wall at {last['jobs']:,} jobs / at {mid['jobs']:,}: "
-        f"{linear['wall_per_job_ratio_vs_previous']:.2f}; bytes/job ratio "
-        f"{linear['bytes_per_job_ratio_vs_previous']:.2f} ({verdict} within "
-        f"{linear['tolerance']}x); {last['bytes_per_job']:.0f} bytes per job at "
-        f"{last['jobs']:,} jobs"
+        f"\nper-job wall at {lin['largest_jobs']:,} jobs / at {previous['jobs']:,}: "
+        f"{lin['wall_per_job_ratio_vs_previous']:.2f}; bytes/job ratio "
+        f"{lin['bytes_per_job_ratio_vs_previous']:.2f} ({verdict} within "
+        f"{lin['tolerance']}x); {lin['bytes_per_job_at_largest']:.0f} bytes per job at "
+        f"{lin['largest_jobs']:,} jobs"
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    if args.child:
+        print(json.dumps(child(args.child, args.model, args.breakdown)))
+        return 0
+    if args.tracemalloc:
+        print(json.dumps(child_tracemalloc(args.tracemalloc, args.model)))
+        return 0
+    quick = args.quick or is_quick(argv if argv is not None else sys.argv[1:])
+    sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
+    repeat = args.repeat or (1 if quick else 3)
+    started = time.perf_counter()
+    load_before = load_average()
+    runs = _run_children(sizes, repeat, args.model)
+    tm = spawn("--tracemalloc", str(10_000 if quick else 100_000), "--model", args.model)
+    rows = [_size_row(runs[n]) for n in sizes]
+    res = {"quick": quick, "model": args.model, "repeat": repeat, "rate": RATE}
+    res |= {"rows": rows, "linear": _linear(rows), "breakdown": _breakdown(runs), "tracemalloc": tm}
+    total = time.perf_counter() - started
+    _print(res)
     load_after = load_average()
     print(f"load average before {load_before}, after {load_after}; {total:.0f} s in all")
     if not args.no_write:
         for rs in runs.values():
             for r in rs[1:]:
                 r.pop("breakdown", None)
-        path = write_results(
-            "scaling",
-            {
-                "quick": quick,
-                "model": args.model,
-                "repeat": repeat,
-                "rate": RATE,
-                "load_average_before": load_before,
-                "load_average_after": load_after,
-                "seconds_total": total,
-                "rows": rows,
-                "linear": linear,
-                "breakdown": breakdown,
-                "tracemalloc": tm,
-                "runs": {str(n): rs for n, rs in runs.items()},
-            },
-        )
-        print(f"results: {path}")
+        res |= {"load_average_before": load_before, "load_average_after": load_after}
+        res |= {"seconds_total": total, "runs": {str(n): rs for n, rs in runs.items()}}
+        print(f"results: {write_results('scaling', res)}")
     return 0
 
 

@@ -181,18 +181,17 @@ def _json_default(obj: Any) -> Any:
 def temp_dir(base: str | None = None, prefix: str = "simqueue-bench-") -> Iterator[str]:
     """A scratch directory under ``base`` (``None``: the system temp dir), removed afterwards
     together with ``base`` itself if this call created it."""
-    created_base = False
-    if base is not None and not os.path.isdir(base):
-        os.makedirs(base)
-        created_base = True
+    created = base if base is not None and not os.path.isdir(base) else None
+    if created is not None:
+        os.makedirs(created)
     d = tempfile.mkdtemp(prefix=prefix, dir=base)
     try:
         yield d
     finally:
         _rmtree(d)
-        if created_base:
+        if created is not None:
             try:
-                os.rmdir(base)
+                os.rmdir(created)
             except OSError:
                 pass
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Generator
 from typing import Any
 
 import simpy
@@ -45,6 +46,9 @@ def _stream(seed: int, name: str) -> random.Random:
     return random.Random(f"simqueue-simpy-reference/{seed}/{name}")
 
 
+# Its job and source generators count in this function's closure cells; split into functions or
+# an object, every count would become an attribute update on the peer's hot path.
+# hot loop: the SimPy peer timed by benchmarks/bench_simulation.py
 def run_simpy_reference(
     *,
     rate: float = 200.0,
@@ -96,7 +100,7 @@ def run_simpy_reference(
     arrived = completed = dead = timeouts = failures = attempts = started = 0
     wait_total = 0.0
 
-    def job(arrived_at: float):
+    def job(arrived_at: float) -> Generator[simpy.Event, Any, None]:
         nonlocal completed, dead, timeouts, failures, attempts, started, wait_total
         for attempt in range(1, max_attempts + 1):
             with request() as req:
@@ -125,7 +129,7 @@ def run_simpy_reference(
                 return
             yield timeout(backoff * 2 ** (attempt - 1))
 
-    def source():
+    def source() -> Generator[simpy.Event, Any, None]:
         nonlocal arrived
         while True:
             yield timeout(next_interarrival(rate))

@@ -79,7 +79,7 @@ def in_process(data_dir: Path | str, **kwargs: Any) -> Iterator[Server]:
     kwargs.setdefault("workers", 2)
     kwargs.setdefault("service_time", "constant(0.001)")
     kwargs.setdefault("failure_rate", 0.0)
-    srv = Server(str(data_dir), Config(**kwargs), port=0, log=lambda m: None, **own)
+    srv = Server(str(data_dir), Config(**kwargs), port=0, **own)
     srv.start()
     try:
         yield srv

@@ -1,4 +1,5 @@
-"""Regression tests, one per hole of the original implementation listed in DESIGN.md."""
+"""Regression tests, one per hole of the original implementation: each checks a promise of
+``docs/semantics.md`` that the original broke."""
 
 from __future__ import annotations
 
@@ -199,7 +200,7 @@ def test_hole_recovery_time_measured_not_assumed(make_queue, tmp_path, monkeypat
         q.close()
     assert sizes[20_000] > sizes[10]
     # and it is whatever the stopwatch says, not a constant
-    import simqueue.core.queue as store
+    import simqueue.core.recovery as store
 
     ticks = iter([7.0, 7.25])
     monkeypatch.setattr(store, "stopwatch", lambda: next(ticks))

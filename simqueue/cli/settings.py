@@ -26,15 +26,15 @@ Environment variables use the key in capitals: ``SIMQUEUE_WORKERS=4``, ``SIMQUEU
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from simqueue.core.checks import choice, integer, number
 from simqueue.core.storage import TEAR_MODES
 from simqueue.core.wal.accel import PURE_PYTHON_ENV
 from simqueue.service.network import DEFAULT_MAX_BODY, DEFAULT_PORT
@@ -150,21 +150,9 @@ def _dotted(key: str) -> str:
     return f"{section}.{key}" if section else key
 
 
-def _int(value: Any, lo: int, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"must be an integer; got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        bound = f">= {lo}" if hi is None else f"between {lo} and {hi}"
-        raise ValueError(f"must be {bound}; got {value!r}")
-    return value
-
-
 def _seconds(value: Any, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"must be a finite number of seconds; got {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise ValueError(f"must be {'positive' if positive else 'non-negative'}; got {value!r}")
-    return float(value)
+    """A finite, non-negative (or positive) number of seconds; durations are parsed before."""
+    return number("", value, positive=positive)
 
 
 def _host(value: Any) -> str:
@@ -181,29 +169,30 @@ def _handler(value: Any) -> str | None:
     return value.strip()
 
 
-def _choice(choices: tuple[str, ...]):
+def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    """A check that the value is one of ``choices``."""
+
     def check(value: Any) -> str:
-        if value not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}; got {value!r}")
-        return value
+        checked: str = choice("", value, choices)
+        return checked
 
     return check
 
 
-_CHECKS = {
+#: The checks of the ``server:`` and ``scenario:`` keys (the queue's own keys are checked by
+#: :class:`Config`). Each returns the value to keep or raises ValueError without the key's name.
+_CHECKS: dict[str, Callable[[Any], Any]] = {
     "host": _host,
-    "port": lambda v: _int(v, 0, 65535),
-    "max_body_bytes": lambda v: _int(v, 1024),
+    "port": lambda v: integer("", v, lo=0, hi=65535),
+    "max_body_bytes": lambda v: integer("", v, lo=1024),
     "handler": _handler,
     "grace": _seconds,
     "duration": lambda v: _seconds(v, positive=True),
-    "jobs": lambda v: _int(v, 0, 10_000_000),
+    "jobs": lambda v: integer("", v, lo=0, hi=10_000_000),
     "crash_at": lambda v: None if v is None else _seconds(v),
     "crash_kind": _choice(("process", "power")),
     "crash_tear": _choice(TEAR_MODES),
 }
-
-
 
 
 class _Loader(yaml.SafeLoader):
@@ -342,7 +331,7 @@ def load_settings(
     env: Mapping[str, str] | None = None,
     flags: Mapping[str, Any] | None = None,
     base: Mapping[str, Any] | None = None,
-    warn: Any = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Settings:
     """Merge defaults, ``base`` (a command's own defaults), the YAML file (``config_file``, else
     ``$SIMQUEUE_CONFIG``), ``SIMQUEUE_*`` variables and ``flags`` (key -> value, ``None`` meaning

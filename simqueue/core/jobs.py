@@ -8,19 +8,20 @@
 
 ``attempt`` counts dispatches. With ``max_retry = R`` a job gets at most ``R + 1`` attempts; a
 failure, timeout or interruption of the last one makes it DEAD. The table below is the whole
-machine: recovery checks every replayed record against it (``DurableQueue._apply``); the live
-operations only ever choose a transition it allows (dispatch takes a PENDING job, results are
-fenced to the current IN_FLIGHT attempt); ``tests/test_stateful.py`` checks that the two agree.
+machine: recovery checks every replayed record against it
+(:func:`simqueue.core.replay.apply_record`); the live operations only ever choose a transition it
+allows (dispatch takes a PENDING job, results are fenced to the current IN_FLIGHT attempt);
+``tests/core/test_stateful.py`` checks that the two agree.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from simqueue.core.checks import is_finite_number
 from simqueue.core.errors import IllegalTransitionError
 
 
@@ -111,12 +112,7 @@ def validate_job_fields(job_id: Any, payload: Any, timeout: Any) -> None:
             f"job {job_id!r}: payload must be a JSON object (dict) or None, "
             f"got {type(payload).__name__}"
         )
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not math.isfinite(timeout)
-        or timeout <= 0
-    ):
+    if timeout is not None and (not is_finite_number(timeout) or timeout <= 0):
         raise ValueError(f"job {job_id!r}: timeout must be a positive number, got {timeout!r}")
 
 

@@ -145,7 +145,7 @@ def _meta(body: bytes) -> dict[str, Any]:
 
 def snapshot_chunk_names(fs: FileSystem, path: str) -> set[str]:
     """Names of the chunks a snapshot relies on (reads only the snapshot file)."""
-    _, body = _unframe(path, fs.read_bytes(path), "SQSNAP")
+    _, body, _ = _unframe(path, fs.read_bytes(path), "SQSNAP")
     try:
         return {m["name"] for m in _meta(body)["chunks"]}
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
@@ -159,8 +159,8 @@ def _frame(magic: str, last_seq: int, body: bytes, crc: int | None = None) -> by
     return head.encode() + body
 
 
-def _unframe(path: str, data: bytes, magic: str, with_crc: bool = False) -> Any:
-    """Check a header line and checksum; return (last_seq, body), or (last_seq, body, crc)."""
+def _unframe(path: str, data: bytes, magic: str) -> tuple[int, bytes, int]:
+    """Check a header line and checksum; return (last_seq, body, crc)."""
     nl = data.find(b"\n", 0, 200)
     if nl < 0:
         raise CorruptSnapshotError(path, "missing header line (file cut short?)")
@@ -181,7 +181,7 @@ def _unframe(path: str, data: bytes, magic: str, with_crc: bool = False) -> Any:
         raise CorruptSnapshotError(path, f"body is {len(body)} bytes, header says {size}")
     if zlib.crc32(body) != crc:
         raise CorruptSnapshotError(path, "checksum mismatch")
-    return (last_seq, body, crc) if with_crc else (last_seq, body)
+    return last_seq, body, crc
 
 
 class NewerSchemaError(CorruptSnapshotError):
@@ -233,9 +233,9 @@ def read_chunk_body(fs: FileSystem, snap_dir: str, meta: dict[str, Any]) -> byte
         raise CorruptSnapshotError(
             path, "finished-jobs chunk listed by the snapshot is missing"
         ) from None
-    # The listed CRC is the body's (older snapshots listed the whole file's): either way the
-    # chunk must be the very one the snapshot was written with.
-    _, body, crc = _unframe(path, data, "SQDONE", with_crc=True)
+    # A snapshot lists the chunk body's CRC or, in schema 1 also, the whole file's: either way
+    # the chunk must be the very one the snapshot was written with.
+    _, body, crc = _unframe(path, data, "SQDONE")
     if len(data) != meta["bytes"] or meta["crc"] not in (crc, zlib.crc32(data)):
         raise CorruptSnapshotError(
             path, "finished-jobs chunk does not match the snapshot's checksum"
@@ -301,7 +301,7 @@ def list_snapshots(fs: FileSystem, snap_dir: str) -> list[tuple[int, str]]:
 
 def read_snapshot(fs: FileSystem, snap_dir: str, path: str) -> SnapshotState:
     """Read and check one snapshot and every chunk it lists."""
-    last_seq, body = _unframe(path, fs.read_bytes(path), "SQSNAP")
+    last_seq, body, _ = _unframe(path, fs.read_bytes(path), "SQSNAP")
     try:
         doc = _meta(body)
         live = decode_jobs(path, body[body.index(b"\n") + 1 :])
@@ -318,9 +318,9 @@ def read_snapshot(fs: FileSystem, snap_dir: str, path: str) -> SnapshotState:
         counters = dict(doc.get("counters", {}))
     except CorruptSnapshotError:
         raise
-    # A body whose checksum holds but whose contents do not fit (found by fuzzing: a row field
-    # of the wrong type, JSON nested too deep to parse) is as unusable as a torn one, and must
-    # let recovery fall back to the previous snapshot instead of aborting it.
+    # A body whose checksum holds but whose contents do not fit (a row field of the wrong type,
+    # JSON nested too deep to parse: see tests/core/test_fuzz_decoders.py) is as unusable as a
+    # torn one, and must let recovery fall back to the previous snapshot instead of aborting it.
     except (
         ValueError,
         KeyError,

@@ -1,9 +1,10 @@
 """Export a plot so anyone can reproduce it: PNG, SVG, the data as CSV, the run as JSON.
 
->>> import simqueue, simqueue.lab.plots
+>>> import simqueue
+>>> from simqueue.lab import plots
 >>> sim = simqueue.Simulation(simqueue.Config(seed=3, arrival=simqueue.Poisson(50)))
 >>> sim.run_until(5)
->>> paths = simqueue.export(simqueue.lab.plots.throughput(sim), "throughput")  # doctest: +SKIP
+>>> paths = simqueue.export(plots.throughput(sim), "throughput")  # doctest: +SKIP
 >>> sorted(paths)  # doctest: +SKIP
 ['csv', 'json', 'png', 'svg']
 
@@ -30,8 +31,6 @@ import json
 import math
 import os
 import platform
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,7 @@ def _default_folder() -> Path:
     return Path(os.environ.get(ENV_FOLDER) or DEFAULT_FOLDER)
 
 
-def _resolve_stem(path_stem: str | os.PathLike[str], folder: str | os.PathLike | None) -> Path:
+def _resolve_stem(path_stem: str | os.PathLike[str], folder: str | os.PathLike[str] | None) -> Path:
     stem = Path(path_stem)
     if stem.suffix.lower() in (".png", ".svg", ".csv", ".json"):
         stem = stem.with_suffix("")
@@ -185,15 +184,3 @@ def _image_metadata(fmt: str) -> dict[str, Any]:
     if fmt == "svg":
         return {"Date": None, "Creator": f"simqueue {__version__}"}
     return {"Software": f"simqueue {__version__}"}
-
-
-class _CallableModule(types.ModuleType):
-    """``simqueue.lab.export`` names both this module and the function in it. Importing the module
-    binds ``simqueue.lab.export`` to the module object, so make the module callable too: then
-    ``simqueue.export(fig, "name")`` works whichever of the two the attribute ends up holding."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, str]:
-        return export(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

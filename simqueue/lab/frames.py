@@ -1,16 +1,28 @@
-"""pandas views of a simulation. Outer layer: reads plain records, never reaches into the engine's
-logic, and is the only place pandas is imported."""
+"""pandas views of a simulation: its trace, its jobs and its state over time, one row per
+record. Outer layer: reads the records a Simulation keeps, never the engine's logic."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
+from simqueue.core.checks import number
 from simqueue.sim.trace import FIELDS
 
 if TYPE_CHECKING:
+    from simqueue.sim.config import Config
     from simqueue.sim.simulation import Simulation
+
+__all__ = [
+    "METRIC_COLUMNS",
+    "SAMPLE_FIELDS",
+    "SampledRun",
+    "jobs_frame",
+    "metrics_frame",
+    "trace_frame",
+]
 
 METRIC_COLUMNS = (
     "time",
@@ -35,6 +47,15 @@ SAMPLE_FIELDS = (
 )
 
 
+class SampledRun(Protocol):
+    """What :func:`metrics_frame` reads: the periodic samples and the interval between them."""
+
+    @property
+    def config(self) -> Config: ...
+
+    def samples(self) -> Sequence[tuple[Any, ...]]: ...
+
+
 def trace_frame(sim: Simulation) -> pd.DataFrame:
     """One row per trace event: time, kind, job_id, attempt, worker, seq, durable_seq, detail."""
     df = pd.DataFrame.from_records(sim.trace, columns=list(FIELDS))
@@ -45,7 +66,7 @@ def trace_frame(sim: Simulation) -> pd.DataFrame:
 def jobs_frame(sim: Simulation) -> pd.DataFrame:
     """One row per job the queue knows, with wait (enqueue to first dispatch) and latency
     (enqueue to completion) in simulated seconds."""
-    q = sim.engine.q
+    q = None if sim.crashed else sim.queue
     rows = []
     if q is not None:
         for r in q.iter_jobs():
@@ -77,12 +98,11 @@ def jobs_frame(sim: Simulation) -> pd.DataFrame:
     return df
 
 
-def metrics_frame(sim: Simulation, interval: float = 1.0) -> pd.DataFrame:
+def metrics_frame(sim: SampledRun, interval: float = 1.0) -> pd.DataFrame:
     """State over time every ``interval`` seconds: time, pending, in_flight, completed, dead,
     throughput (completions per second over the interval), wal_bytes, durable_seq. Rows while
     the queue is down after a crash have NaN counts."""
-    if interval <= 0:
-        raise ValueError(f"interval must be positive, got {interval}")
+    number("interval", interval, positive=True)
     raw = pd.DataFrame.from_records(sim.samples(), columns=list(SAMPLE_FIELDS))
     if raw.empty:
         return pd.DataFrame(columns=list(METRIC_COLUMNS))

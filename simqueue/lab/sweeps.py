@@ -24,12 +24,16 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from simqueue.core.checks import number
 from simqueue.sim import theory
 from simqueue.sim.config import Config
 from simqueue.sim.distributions import Constant, Exponential, Poisson, Uniform
 from simqueue.sim.simulation import Simulation
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "Prediction",
@@ -102,9 +106,7 @@ def predict(config: Config, arrival_rate: float | None = None) -> Prediction:
         if config.arrival is None:
             raise ValueError("predict needs an arrival_rate (the config has no arrival process)")
         arrival_rate = config.arrival.rate
-    lam = float(arrival_rate)
-    if not (math.isfinite(lam) and lam > 0):
-        raise ValueError(f"arrival_rate must be a positive number; got {arrival_rate!r}")
+    lam = number("arrival_rate", arrival_rate, positive=True)
     timeout = config.task_timeout
     h, f = config.hang_rate, config.failure_rate
     run_mean, p_over = _truncated_service(config.service_time, timeout)
@@ -144,12 +146,15 @@ def predict(config: Config, arrival_rate: float | None = None) -> Prediction:
 
 
 # --------------------------------------------------------------------------- running and sweeping
-def _with_rate(config: Config, arrival_rate: float | None) -> Config:
+def _with_rate(config: Config, arrival_rate: float | None) -> tuple[Config, Poisson]:
+    """``config`` with Poisson arrivals at ``arrival_rate`` (default: its own), and those
+    arrivals."""
     if arrival_rate is not None:
-        return config.replace(arrival=Poisson(arrival_rate))
+        arrival = Poisson(arrival_rate)
+        return config.replace(arrival=arrival), arrival
     if config.arrival is None:
         raise ValueError("give an arrival_rate or a config with arrival=Poisson(rate)")
-    return config
+    return config, config.arrival
 
 
 def run(
@@ -157,14 +162,14 @@ def run(
 ) -> dict[str, Any]:
     """Run one simulation for ``duration`` simulated seconds; return one flat record: every
     config value, the summary, the prediction (``predicted_*``) and the wall time."""
-    config = _with_rate(config, arrival_rate)
+    config, arrival = _with_rate(config, arrival_rate)
     start = time.perf_counter()
     with Simulation(config) as sim:
         sim.run_until(duration)
         summary = sim.summary()
     wall = time.perf_counter() - start
     record: dict[str, Any] = dict(config.to_dict())
-    record["arrival_rate"] = config.arrival.rate
+    record["arrival_rate"] = arrival.rate
     record.update({k: v for k, v in summary.as_dict().items() if k != "recoveries"})
     pred = predict(config)
     for key in ("throughput", "capacity", "mean_wait", "utilisation"):
@@ -181,7 +186,7 @@ def sweep(
     duration: float = 60.0,
     arrival_rate: float | None = None,
     seeds: Sequence[int] | None = None,
-):
+) -> pd.DataFrame:
     """Run ``base`` once per value of ``param`` (and per seed); return a pandas DataFrame with
     one :func:`run` record per row. ``param="arrival_rate"`` varies the Poisson rate."""
     import pandas as pd

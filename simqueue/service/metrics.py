@@ -1,7 +1,7 @@
 """Prometheus metrics for the wall-clock server, with fixed names and a private registry.
 
-The original plan defined a metrics collector and never wired it. Here every counter moves where
-the event happens in :mod:`simqueue.service.server`:
+Every counter moves where the event happens (in :mod:`simqueue.service.shared`, the loops and
+``POST /jobs``):
 
 ==================================  =========================================================
 ``simqueue_jobs_enqueued_total``    jobs acknowledged by ``POST /jobs`` (their records durable)

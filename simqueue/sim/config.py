@@ -8,19 +8,14 @@ naming the field, so a typo in a notebook or a config file fails at once, not ha
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from simqueue.core.checks import choice, integer, number, probability
 from simqueue.core.queue import DURABILITY_MODES, FSYNC_POLICIES
 from simqueue.core.storage import TEAR_MODES
-from simqueue.sim.distributions import (
-    Constant,
-    Exponential,
-    Poisson,
-    Uniform,
-    check_number,
-    parse_distribution,
-)
+from simqueue.sim.distributions import Constant, Exponential, Poisson, Uniform, parse_distribution
 
 
 @dataclass
@@ -61,29 +56,23 @@ class Config:
                 raise ValueError(f"arrival must be Poisson(rate) or None; got {self.arrival!r}")
         if isinstance(self.service_time, Poisson):
             raise ValueError("service_time must be Uniform, Exponential or Constant, not Poisson")
-        _int("workers", self.workers, lo=1, hi=100_000)
-        _int("max_retry", self.max_retry, lo=0)
-        _int("batch_size", self.batch_size, lo=1)
-        _int("seed", self.seed, lo=0)
-        _int("segment_bytes", self.segment_bytes, lo=4096)
-        _prob("failure_rate", self.failure_rate)
-        _prob("hang_rate", self.hang_rate)
-        _num("task_timeout", self.task_timeout, positive=True)
-        _num("backoff", self.backoff)
-        _num("flush_interval", self.flush_interval)
-        _num("fsync_latency", self.fsync_latency)
-        _num("restart_delay", self.restart_delay)
-        _num("metrics_interval", self.metrics_interval, positive=True)
+        integer("workers", self.workers, lo=1, hi=100_000)
+        integer("max_retry", self.max_retry, lo=0)
+        integer("batch_size", self.batch_size, lo=1)
+        integer("seed", self.seed, lo=0)
+        integer("segment_bytes", self.segment_bytes, lo=4096)
+        probability("failure_rate", self.failure_rate)
+        probability("hang_rate", self.hang_rate)
+        number("task_timeout", self.task_timeout, positive=True)
+        number("backoff", self.backoff)
+        number("flush_interval", self.flush_interval)
+        number("fsync_latency", self.fsync_latency)
+        number("restart_delay", self.restart_delay)
+        number("metrics_interval", self.metrics_interval, positive=True)
         if self.snapshot_interval is not None:
-            _num("snapshot_interval", self.snapshot_interval, positive=True)
-        if self.fsync not in FSYNC_POLICIES:
-            raise ValueError(
-                f"fsync must be one of {', '.join(FSYNC_POLICIES)}; got {self.fsync!r}"
-            )
-        if self.durability not in DURABILITY_MODES:
-            raise ValueError(
-                f"durability must be one of {', '.join(DURABILITY_MODES)}; got {self.durability!r}"
-            )
+            number("snapshot_interval", self.snapshot_interval, positive=True)
+        choice("fsync", self.fsync, FSYNC_POLICIES)
+        choice("durability", self.durability, DURABILITY_MODES)
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             self.data_dir = str(self.data_dir)
 
@@ -130,29 +119,12 @@ class Config:
             raise ValueError(f"{source}: {exc}") from None
 
 
-def _field(name: str, value: Any, parse: Any) -> Any:
+def _field(name: str, value: Any, parse: Callable[[Any], Any]) -> Any:
+    """``parse(value)``, its error prefixed with the field's name."""
     try:
         return parse(value)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{name}: {exc}") from None
-
-
-def _int(name: str, value: Any, *, lo: int, hi: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer; got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        bound = f">= {lo}" if hi is None else f"between {lo} and {hi}"
-        raise ValueError(f"{name} must be {bound}; got {value!r}")
-
-
-def _num(name: str, value: Any, *, positive: bool = False) -> None:
-    check_number(name, value, positive=positive)
-
-
-def _prob(name: str, value: Any) -> None:
-    _num(name, value)
-    if value > 1:
-        raise ValueError(f"{name} must be between 0 and 1; got {value!r}")
 
 
 __all__ = ["Config", "TEAR_MODES"]

@@ -17,16 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-
-def check_number(name: str, value: Any, *, positive: bool = False) -> float:
-    """A finite, non-negative (or positive) number, else ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number; got {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise ValueError(
-            f"{name} must be {'positive' if positive else 'non-negative'}; got {value!r}"
-        )
-    return float(value)
+from simqueue.core.checks import number
 
 
 def _exponential_sampler(rng: random.Random, lambd: float) -> Callable[[], float]:
@@ -42,8 +33,8 @@ class Uniform:
     hi: float
 
     def __post_init__(self) -> None:
-        check_number("Uniform.lo", self.lo)
-        check_number("Uniform.hi", self.hi)
+        number("Uniform.lo", self.lo)
+        number("Uniform.hi", self.hi)
         if self.hi < self.lo:
             raise ValueError(f"Uniform.hi ({self.hi}) must be >= Uniform.lo ({self.lo})")
 
@@ -70,7 +61,7 @@ class Exponential:
     mean: float
 
     def __post_init__(self) -> None:
-        check_number("Exponential.mean", self.mean, positive=True)
+        number("Exponential.mean", self.mean, positive=True)
 
     def sample(self, rng: random.Random) -> float:
         return rng.expovariate(1.0 / self.mean)
@@ -91,7 +82,7 @@ class Constant:
     value: float
 
     def __post_init__(self) -> None:
-        check_number("Constant.value", self.value)
+        number("Constant.value", self.value)
 
     def sample(self, rng: random.Random) -> float:
         return self.value
@@ -115,7 +106,7 @@ class Poisson:
     rate: float
 
     def __post_init__(self) -> None:
-        check_number("Poisson.rate", self.rate, positive=True)
+        number("Poisson.rate", self.rate, positive=True)
 
     def gap(self, rng: random.Random) -> float:
         return rng.expovariate(self.rate)
@@ -152,8 +143,8 @@ def parse_distribution(spec: Any) -> Any:
         m = _SPEC.match(spec)
         if m and m.group(1).lower() in _KINDS:
             try:
-                args = [float(a) for a in m.group(2).split(",") if a.strip()]
-                return _KINDS[m.group(1).lower()](*args)
+                values = [float(a) for a in m.group(2).split(",") if a.strip()]
+                return _KINDS[m.group(1).lower()](*values)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"bad distribution {spec!r}: {exc}") from None
     raise ValueError(

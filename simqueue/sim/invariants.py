@@ -1,4 +1,5 @@
-"""The durability promises of DESIGN.md, checked against a running simulation.
+"""The durability promises of docs/semantics.md ("Invariants after any crash and recovery"),
+checked against a running simulation.
 
 At each crash the :class:`Ledger` reads the trace since the previous crash and writes down what
 the queue has promised and must keep: acknowledged enqueues, ACKs and DEADs that reached the
@@ -12,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from simqueue.core.jobs import COMPLETED, DEAD, IN_FLIGHT, PENDING
+from simqueue.core.queue import DurableQueue
 from simqueue.sim.trace import COMPLETE, DISPATCH, ENQUEUED, TraceTuple
 from simqueue.sim.trace import DEAD as DEAD_EVENT
 
@@ -32,6 +34,8 @@ class Ledger:
         """Record what became durable among ``events`` (records with seq <= ``survive_seq``
         are guaranteed to be on disk after this crash)."""
         for t, kind, job_id, attempt, _w, seq, _d, _x in events:
+            if job_id is None:  # a group commit, snapshot, crash or recovery: no job's promise
+                continue
             if kind == ENQUEUED:
                 self.acknowledged[job_id] = t
             elif seq is None or seq > survive_seq:
@@ -40,11 +44,17 @@ class Ledger:
                 self.must_complete[job_id] = seq
             elif kind == DEAD_EVENT:
                 self.must_be_dead[job_id] = seq
-            elif kind == DISPATCH and attempt > self.attempt_floor.get(job_id, 0):
+            elif (
+                kind == DISPATCH
+                and attempt is not None
+                and attempt > self.attempt_floor.get(job_id, 0)
+            ):
                 self.attempt_floor[job_id] = attempt
         self.last_survivor_seq = survive_seq
 
-    def after_recovery(self, queue: Any, *, may_lose_acknowledged: bool, crash_time: float) -> None:
+    def after_recovery(
+        self, queue: DurableQueue, *, may_lose_acknowledged: bool, crash_time: float
+    ) -> None:
         """Check the promises against the recovered queue. Acknowledged jobs may only go
         missing when the policy never promised to survive this crash (``fsync="never"`` and a
         power cut); those are recorded as lost, not as violations."""
@@ -69,7 +79,7 @@ class Ledger:
                 f"{self.last_survivor_seq} was already durable: sequence numbers went backwards"
             )
 
-    def violations(self, queue: Any, max_attempts: int) -> list[str]:
+    def violations(self, queue: DurableQueue, max_attempts: int) -> list[str]:
         """Every broken promise and inconsistency, as sentences."""
         out = list(self.violations_found)
         for job_id, seq in self.must_complete.items():

@@ -27,6 +27,10 @@ class EmptySchedule(SimQueueError):
     """Nothing is left to happen."""
 
 
+def _no_source() -> None:
+    raise EmptySchedule("no source is set")
+
+
 class Kernel:
     """Event heap driving a :class:`VirtualClock`."""
 
@@ -34,12 +38,12 @@ class Kernel:
 
     def __init__(self, clock: VirtualClock) -> None:
         self.clock = clock
-        self._heap: list[tuple[float, int, Callable[..., Any], tuple, bool]] = []
+        self._heap: list[tuple[float, int, Callable[..., Any], tuple[Any, ...], bool]] = []
         self._counter = itertools.count()
         self._work = 0
         #: When the source runs next (``inf``: not scheduled); its action sets it again.
         self.source_time = math.inf
-        self.source: Callable[[], Any] | None = None
+        self.source: Callable[[], Any] = _no_source
 
     def schedule(self, time: float, action: Callable[..., Any], *args: Any) -> None:
         """Run ``action(*args)`` at simulated ``time`` (never earlier than now)."""

@@ -23,50 +23,26 @@ import math
 import os
 import shutil
 import tempfile
-from collections import Counter, deque
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
 from simqueue.core import wal
 from simqueue.core.errors import InvariantViolation, SimQueueError
-from simqueue.core.jobs import COMPLETED, Job
+from simqueue.core.jobs import Job
 from simqueue.core.queue import DurableQueue, RecoveryReport
 from simqueue.core.storage import TEAR_MODES
 from simqueue.sim.config import Config
 from simqueue.sim.engine import CRASH_KINDS, Engine
 from simqueue.sim.invariants import Ledger
 from simqueue.sim.kernel import EmptySchedule
+from simqueue.sim.summary import Summary, summarize
 from simqueue.sim.trace import TraceEvent, TraceTuple
 
-
-@dataclass
-class Summary:
-    """The headline numbers of a run. Times are simulated seconds."""
-
-    elapsed: float
-    arrived: int
-    completed: int
-    dead: int
-    pending: int
-    in_flight: int
-    throughput: float
-    mean_wait: float
-    latency_p50: float
-    latency_p99: float
-    attempts: int
-    failures: int
-    timeouts: int
-    stale_results: int
-    snapshots: int
-    wal_bytes: int
-    fsyncs: int
-    recoveries: list[RecoveryReport] = field(default_factory=list)
-    lost_acknowledged: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["recoveries"] = [r.as_dict() for r in self.recoveries]
-        return d
+#: A periodic state sample: time, pending, in_flight, completed, dead, wal_bytes, durable_seq,
+#: last_seq (all but the time None while the queue is down).
+Sample = tuple[
+    float, int | None, int | None, int | None, int | None, int | None, int | None, int | None
+]
 
 
 def _scratch_root(config: Config) -> str | None:
@@ -82,15 +58,6 @@ def _scratch_root(config: Config) -> str | None:
     ):
         return "/dev/shm"
     return None
-
-
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    k = (len(sorted_values) - 1) * q
-    lo = int(k)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
 
 
 class Simulation:
@@ -110,12 +77,11 @@ class Simulation:
         self.data_dir = data_dir
         self.engine = Engine(config, data_dir)
         self.ledger = Ledger()
-        self._pending_out: deque[TraceTuple] = deque()
         self._trace_read = 0
         self._ledger_mark = 0
         self._last_crash: dict[str, Any] | None = None
         self.crashes: list[dict[str, Any]] = []
-        self._samples: list[tuple] = []
+        self._samples: list[Sample] = []
         self._next_sample = 0.0
         self._start = 0.0
 
@@ -127,31 +93,29 @@ class Simulation:
     @property
     def queue(self) -> DurableQueue:
         """The live durable queue (raises while crashed)."""
-        if self.engine.q is None:
-            raise SimQueueError("the queue is down after a crash: call recover() first")
         return self.engine.q
 
     @property
     def crashed(self) -> bool:
-        return self.engine.q is None
+        return self.engine.crashed
 
-    def enqueue(self, jobs: Any) -> None:
+    def enqueue(self, jobs: int | Iterable[Job | str]) -> None:
         """Enqueue jobs now: ids, :class:`~simqueue.Job` objects, or a count of new jobs."""
         if self.crashed:
             raise SimQueueError("the queue is down after a crash: call recover() first")
         if isinstance(jobs, int):
             start = self.engine.jobs_arrived
             jobs = [f"job-{start + i + 1}" for i in range(jobs)]
-        jobs = list(jobs)
-        if not jobs:
+        batch = [j if isinstance(j, Job) else Job(str(j)) for j in jobs]
+        if not batch:
             return
-        self.engine.admit_jobs([j if isinstance(j, Job) else Job(str(j)) for j in jobs])
+        self.engine.admit_jobs(batch)
         self._trace_read = len(self.engine.trace)  # the caller knows these jobs arrived
 
     # ------------------------------------------------------------------ running
     def _sample_until(self, t: float, *, down: bool = False) -> None:
         """Record state samples up to time ``t`` (the state is constant between events)."""
-        q = None if down else self.engine.q
+        q = None if down or self.engine.crashed else self.engine.q
         interval = self.config.metrics_interval
         while self._next_sample <= t:
             ts = self._next_sample
@@ -345,46 +309,14 @@ class Simulation:
         return [r for r in wal.iter_records(self.data_dir) if r.seq > since_seq]
 
     def summary(self) -> Summary:
-        q = self.engine.q
-        counts = Counter(t[1] for t in self.engine.trace)
-        waits: list[float] = []
-        latencies: list[float] = []
-        jobs = q.iter_jobs() if q is not None else []
-        for rec in jobs:
-            if rec.first_dispatch_at is not None:
-                waits.append(rec.first_dispatch_at - rec.enqueued_at)
-            if rec.state is COMPLETED:
-                latencies.append(rec.finished_at - rec.enqueued_at)
-        latencies.sort()
-        c = (
-            q.counts()
-            if q is not None
-            else dict.fromkeys(("pending", "in_flight", "completed", "dead"), 0)
-        )
-        elapsed = self.now - self._start
-        return Summary(
-            elapsed=elapsed,
-            arrived=self.engine.jobs_arrived,
-            completed=c["completed"],
-            dead=c["dead"],
-            pending=c["pending"],
-            in_flight=c["in_flight"],
-            throughput=c["completed"] / elapsed if elapsed > 0 else 0.0,
-            mean_wait=sum(waits) / len(waits) if waits else float("nan"),
-            latency_p50=_percentile(latencies, 0.50),
-            latency_p99=_percentile(latencies, 0.99),
-            attempts=counts["DISPATCH"],
-            failures=counts["FAIL"],
-            timeouts=counts["TIMEOUT"],
-            stale_results=counts["STALE"],
-            snapshots=counts["SNAPSHOT"],
-            wal_bytes=q.wal_bytes if q is not None else 0,
-            fsyncs=self.engine.fs.stats.fsyncs,
-            recoveries=self.recoveries,
+        """The headline numbers of the run so far (job counts read zero while crashed)."""
+        return summarize(
+            self.engine,
+            elapsed=self.now - self._start,
             lost_acknowledged=len(self.ledger.lost_acknowledged),
         )
 
-    def samples(self) -> list[tuple]:
+    def samples(self) -> list[Sample]:
         """Periodic state samples (time, pending, in_flight, completed, dead, wal_bytes,
         durable_seq, last_seq), every ``config.metrics_interval`` simulated seconds."""
         return list(self._samples)
@@ -392,7 +324,7 @@ class Simulation:
     # ------------------------------------------------------------------ cleanup
     def close(self) -> None:
         """Close the queue and delete the temporary data directory (if the simulation made it)."""
-        if self.engine.q is not None:
+        if not self.engine.crashed:
             try:
                 self.engine.q.close()
             except SimQueueError:
@@ -409,8 +341,11 @@ class Simulation:
     def __del__(self) -> None:  # best effort: temp dirs should not pile up in notebooks
         try:
             if self._tmp and os.path.isdir(self._tmp):
-                if self.engine.q is not None:
+                if not self.engine.crashed:
                     self.engine.q.abandon()
                 shutil.rmtree(self._tmp, ignore_errors=True)
         except Exception:
             pass
+
+
+__all__ = ["Sample", "Simulation", "Summary"]

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 
+from simqueue.core.checks import integer, number
+
 __all__ = [
     "erlang_c",
     "min_servers_for",
@@ -30,32 +32,18 @@ __all__ = [
 ]
 
 
-def _check_rate(name: str, value: float) -> float:
-    """Return ``value`` as a float, or raise ValueError naming ``name`` if it is unusable.
+def _rate(name: str, value: float) -> float:
+    """``value`` as a finite, strictly positive float, else ValueError naming ``name``.
 
-    Rates must be finite and strictly positive: a zero rate makes every formula divide by
-    zero, and a negative or NaN rate has no physical meaning.
+    A zero rate makes every formula divide by zero, and a negative or NaN rate has no physical
+    meaning. Anything ``float()`` reads is accepted (a NumPy scalar from a notebook's sweep, a
+    ``Fraction``), so the value is converted before the shared check.
     """
     try:
-        number = float(value)
+        rate = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
-    if not (math.isfinite(number) and number > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return number
-
-
-def _check_servers(servers: int) -> int:
-    """Return ``servers`` if it is a positive whole number, else raise ValueError.
-
-    Booleans are rejected even though ``True == 1``: passing one is almost certainly a
-    mistake, and silently treating it as one server would hide it.
-    """
-    if isinstance(servers, bool) or not isinstance(servers, int):
-        raise ValueError(f"servers must be a positive integer, got {servers!r}")
-    if servers <= 0:
-        raise ValueError(f"servers must be a positive integer, got {servers!r}")
-    return servers
+        raise ValueError(f"{name} must be a finite number; got {value!r}") from None
+    return number(name, rate, positive=True)
 
 
 def _check_stable(arrival_rate: float, service_rate: float, servers: int) -> tuple[float, float]:
@@ -66,9 +54,9 @@ def _check_stable(arrival_rate: float, service_rate: float, servers: int) -> tup
     mean wait is infinite, so the steady-state formulas below would return nonsense
     (negative or divide-by-zero values) rather than an answer.
     """
-    lam = _check_rate("arrival_rate", arrival_rate)
-    mu = _check_rate("service_rate", service_rate)
-    c = _check_servers(servers)
+    lam = _rate("arrival_rate", arrival_rate)
+    mu = _rate("service_rate", service_rate)
+    c = integer("servers", servers, lo=1)
     rho = lam / (c * mu)
     if rho >= 1:
         raise ValueError(
@@ -142,9 +130,9 @@ def mmc_utilisation(arrival_rate: float, service_rate: float, servers: int) -> f
     Raises:
         ValueError: if a rate is not positive or ``servers`` is not a positive integer.
     """
-    lam = _check_rate("arrival_rate", arrival_rate)
-    mu = _check_rate("service_rate", service_rate)
-    c = _check_servers(servers)
+    lam = _rate("arrival_rate", arrival_rate)
+    mu = _rate("service_rate", service_rate)
+    c = integer("servers", servers, lo=1)
     return lam / (c * mu)
 
 
@@ -172,9 +160,9 @@ def mmc_throughput(arrival_rate: float, service_rate: float, servers: int) -> fl
     Raises:
         ValueError: if a rate is not positive or ``servers`` is not a positive integer.
     """
-    lam = _check_rate("arrival_rate", arrival_rate)
-    mu = _check_rate("service_rate", service_rate)
-    c = _check_servers(servers)
+    lam = _rate("arrival_rate", arrival_rate)
+    mu = _rate("service_rate", service_rate)
+    c = integer("servers", servers, lo=1)
     return min(lam, c * mu)
 
 
@@ -192,9 +180,9 @@ def min_servers_for(
         ValueError: if a rate is not positive, or ``max_mean_wait`` is not positive (a zero
             target can never be met, since with Poisson arrivals some job always waits).
     """
-    lam = _check_rate("arrival_rate", arrival_rate)
-    mu = _check_rate("service_rate", service_rate)
-    target = None if max_mean_wait is None else _check_rate("max_mean_wait", max_mean_wait)
+    lam = _rate("arrival_rate", arrival_rate)
+    mu = _rate("service_rate", service_rate)
+    target = None if max_mean_wait is None else _rate("max_mean_wait", max_mean_wait)
     c = math.floor(lam / mu) + 1
     while lam >= c * mu:  # guard against lam/mu rounding down just below an integer
         c += 1

@@ -36,9 +36,10 @@ class KeyedDraws:
     uniforms, the next block hashes the key with a counter, and so on.
 
     A retry's outcome must not depend on when it runs, so it cannot come from a shared stream;
-    seeding a fresh ``random.Random`` (a 624-word Mersenne Twister state) per attempt gave that
-    too but cost a tenth of a whole simulated job. Offers the two methods the distributions
-    use (``random`` and ``expovariate``, the latter with ``random.Random``'s arithmetic)."""
+    seeding a fresh ``random.Random`` (a 624-word Mersenne Twister state) per attempt would give
+    that too, at the cost of a tenth of a whole simulated job. Offers the two methods the
+    distributions use (``random`` and ``expovariate``, the latter with ``random.Random``'s
+    arithmetic)."""
 
     __slots__ = ("_key", "_block", "_values")
 

@@ -5,18 +5,17 @@ The fault model
 
 Every mutating thing the WAL and the snapshot code do to the disk goes through
 :class:`simqueue.core.storage.FileSystem`, which calls ``before(op, path)`` first, with ``op`` one
-of
-:data:`MUTATING_OPS`. :class:`FaultyFileSystem` counts those calls, records them, and can make
+of :data:`MUTATING_OPS`. :class:`FaultyFileSystem` counts those calls, records them, and can make
 one of them go wrong in three ways:
 
 * **Crash** (:meth:`FaultyFileSystem.crash_at`): :class:`~simqueue.core.errors.SimulatedCrash` is
   raised *before* the chosen operation, so it never happens and nothing after it does either.
   That is a process dying (or the power going) between two system calls. The test then abandons
   the queue (``q.abandon()``: user-space buffers lost, descriptors closed) and, to model a power
-  cut rather than a ``kill -9``, calls :meth:`~simqueue.core.storage.FileSystem.power_loss`, which
-  leaves
-  the files as the disk would: unsynced tails dropped, cut, garbled or zeroed, directory changes
-  never fsynced undone. That needs ``track_power_loss=True`` (or ``real_fsync=False``).
+  cut rather than a ``kill -9``, calls :meth:`~simqueue.core.storage.FileSystem.power_loss`,
+  which leaves the files as the disk would: unsynced tails dropped, cut, garbled or zeroed,
+  directory changes never fsynced undone. That needs ``track_power_loss=True`` (or
+  ``real_fsync=False``).
 * **I/O error** (:meth:`FaultyFileSystem.fail_at`): ``OSError(errno)`` (``EIO`` by default,
   ``ENOSPC`` for a full disk) instead of the chosen operation. The engine must treat it as
   fail-stop: stop accepting work, never retry its way into a false success.
@@ -50,6 +49,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 
+from simqueue.core.checks import choice, integer
 from simqueue.core.errors import SimulatedCrash
 from simqueue.core.storage import FileHandle, FileSystem
 
@@ -106,8 +106,8 @@ class FaultyFileSystem(FileSystem):
     ) -> None:
         """Let only ``keep`` bytes (default: half) of the ``n``-th (0-based) next write reach the
         file, then raise ``OSError(errno)``, or :class:`SimulatedCrash` if ``crash``."""
-        if keep is not None and keep < 0:
-            raise ValueError(f"keep must be >= 0, got {keep}")
+        if keep is not None:
+            integer("keep", keep, lo=0)
         self._arm(_Fault("short", "write", _check_n(n), errno, keep=keep, crash=crash))
 
     def disarm(self) -> None:
@@ -169,15 +169,11 @@ class FaultyFileSystem(FileSystem):
 
 
 def _check_op(op: str | None) -> str | None:
-    if op is not None and op not in MUTATING_OPS:
-        raise ValueError(f"op must be one of {MUTATING_OPS} or None, got {op!r}")
-    return op
+    return choice("op", op, (*MUTATING_OPS, None))
 
 
 def _check_n(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be a non-negative integer, got {n!r}")
-    return n
+    return integer("n", n, lo=0)
 
 
 __all__ = ["FaultyFileSystem", "MUTATING_OPS"]

@@ -98,7 +98,7 @@ def test_enqueue_sample_job_file(tmp_path, capsys) -> None:
 
 
 def test_demo_job_file_is_valid() -> None:
-    from simqueue.service.server import parse_jobs_text
+    from simqueue.service.jobfile import parse_jobs_text
 
     with open(os.path.join(ROOT, "data", "jobs_demo.json"), "rb") as fh:
         parsed = parse_jobs_text(fh.read(), "jobs_demo.json")

@@ -51,3 +51,12 @@ def test_shipped_demo_jobs_match_the_generator() -> None:
     with open(DEFAULT_JOBS, encoding="utf-8") as fh:
         assert json.load(fh) == generate_jobs(2000)
     assert os.path.basename(DEFAULT_JOBS) == "jobs_demo.json"
+
+
+def test_the_finished_rate_is_windowed_and_per_phase() -> None:
+    from simqueue.cli.demo.timeline import Sample, finished_rate
+
+    points = [Sample(t / 10, "before", 0, 0, 10 * t, 0) for t in range(6)]  # 100 jobs/s
+    rates = finished_rate(points)
+    assert [t for t, _ in rates] == [0.2, 0.3, 0.4, 0.5]  # windows shorter than 0.2 s give none
+    assert all(abs(r - 100) < 1e-6 for _, r in rates)

@@ -16,8 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simqueue import CorruptWALError, Job
-from simqueue.core import queue as store_module
-from simqueue.core import wal
+from simqueue.core import replay, wal
 from simqueue.core.wal import ENQUEUE, HEADER_SIZE, accel, encode_header, encode_record
 
 try:
@@ -25,7 +24,7 @@ try:
 except ImportError:  # not built here: only the pure-Python codecs are checked
     _codec = None
 
-PURE = ("python", wal._frame_into_py, wal._decode_plain_py)
+PURE = ("python", wal.format.frame_into_py, wal.format.decode_plain_py)
 CODECS = [PURE] + ([("c", _codec.frame_into, _codec.decode_plain)] if _codec else [])
 
 
@@ -210,7 +209,7 @@ def test_both_codecs_write_the_same_log(make_queue, tmp_path) -> None:
     logs = []
     for name, frame_into, _ in CODECS:
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(wal, "frame_into", frame_into)
+            mp.setattr(wal.writer, "frame_into", frame_into)  # where the writer looks
             build_history(make_queue, tmp_path / name)
         wal_dir = tmp_path / name / "wal"
         logs.append({p.name: p.read_bytes() for p in sorted(wal_dir.iterdir())})
@@ -234,9 +233,9 @@ def test_replay_skips_exactly_the_records_a_snapshot_covers(
     data = sorted((tmp_path / "log" / "wal").iterdir())[-1].read_bytes()
     scan = wal.SegmentScan("seg", data, None)
     assert scan.check_header()
-    monkeypatch.setattr(store_module, "_REPLAY_BATCH", batch)
+    monkeypatch.setattr(replay, "REPLAY_BATCH", batch)
     q = make_queue(tmp_path / "empty")
-    assert q._replay(scan, covered) == (50 - covered, covered)
+    assert replay.replay_segment(q, scan, covered) == (50 - covered, covered)
     assert sorted(q.pending_ids(), key=lambda j: int(j[1:])) == [
         f"j{i}" for i in range(covered + 1, 51)
     ]

@@ -11,7 +11,7 @@ import pytest
 from conftest import crash
 
 from simqueue import Job
-from simqueue.core import storage as fs_module
+from simqueue.core.storage import filesystem as fs_module
 
 
 @pytest.fixture

@@ -189,11 +189,11 @@ def test_finished_jobs_survive_many_snapshots_and_tiered_chunk_merges(
             job = q.dispatch(0)
             q.complete(job.id, job.attempt)
         q.snapshot()
-        levels = [m["level"] for m in q._chunks]
+        levels = [m["level"] for m in q._checkpoints.chunks]
         assert levels == sorted(levels, reverse=True)  # oldest, most merged first
         assert all(levels.count(k) < 3 for k in set(levels))  # a full run is always merged
     # 30 = 1*27 + 1*3 (base 3): one level-3 chunk, one level-1 chunk, no level-0 or level-2.
-    assert [m["level"] for m in q._chunks] == [3, 1]
+    assert [m["level"] for m in q._checkpoints.chunks] == [3, 1]
     expected = observe(q)
     q.close()
     q = make_queue()
@@ -323,11 +323,11 @@ def test_a_chunk_list_with_whole_file_checksums_still_reads(make_queue) -> None:
         q.complete(job.id, job.attempt)
     q.snapshot()
     expected = observe(q)
-    snap_path = q._snapshots[-1][1]
+    snap_path = q._checkpoints.snapshots[-1][1]
     snap_dir = q.snap_dir
     q.close()
     with open(snap_path, "rb") as f:
-        last_seq, body = snap._unframe(snap_path, f.read(), "SQSNAP")
+        last_seq, body, _ = snap._unframe(snap_path, f.read(), "SQSNAP")
     nl = body.index(b"\n")
     doc = json.loads(body[:nl])
     for meta in doc["chunks"]:

@@ -60,7 +60,7 @@ def test_a_real_fsync_never_finds_bytes_missing(tmp_path) -> None:
 
 
 def test_large_gathers_go_to_the_file_without_being_asked(gathering, monkeypatch) -> None:
-    import simqueue.core.storage as fsmod
+    import simqueue.core.storage.write_behind as fsmod
 
     monkeypatch.setattr(fsmod, "WRITE_BEHIND_BYTES", 8)
     fs, path, handle = gathering

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -75,10 +76,14 @@ def test_the_json_is_enough_to_reproduce_the_data(sim):
             rerun.recover()
         rerun.run_until(meta["simulated_until"])
         again = plots.throughput(rerun).simqueue_data
+        measured = sum(r.wall_seconds for r in rerun.recoveries)
     original = pd.read_csv(paths["csv"])
-    # The recovery's measured wall time shifts the clock by a few milliseconds, which at 80
-    # jobs/s can move a job or two across the end of the run; the work itself is the same.
-    assert again["completed"].max() == pytest.approx(original["completed"].max(), abs=3)
+    # A recovery's measured wall time advances the simulated clock, so two runs whose
+    # recoveries took different times (a loaded machine) see their jobs shifted by that
+    # difference: at 80 jobs/s a few jobs can cross the end of the run; the work is the same.
+    shift = abs(measured - sum(r.wall_seconds for r in sim.recoveries))
+    slack = 3 + math.ceil(2 * CONFIG.arrival.rate * shift)
+    assert again["completed"].max() == pytest.approx(original["completed"].max(), abs=slack)
     assert len(again) == pytest.approx(len(original), abs=2)
 
 
@@ -138,15 +143,15 @@ def test_refuses_what_it_cannot_export():
         export(42, "nope")
 
 
-def test_simqueue_export_is_callable_however_it_is_reached(sim, export_dir):
-    """``simqueue.lab.export`` names the module and its function: both must export."""
+def test_simqueue_export_is_the_function_whichever_way_it_is_imported(sim, export_dir):
+    """The package root's ``export`` is the function; its module is ``simqueue.lab.export``,
+    and importing that module leaves the root's name alone."""
     module = importlib.import_module("simqueue.lab.export")
-    assert callable(module)
-    assert callable(simqueue.lab.export)
+    from simqueue import export as imported
+
+    assert imported is simqueue.export is module.export is export
     paths = simqueue.export(plots.throughput(sim), "via-package")
     assert Path(paths["png"]).exists()
-    from simqueue.lab import export as imported
-
     assert Path(imported(plots.throughput(sim), "via-import")["svg"]).exists()
 
 

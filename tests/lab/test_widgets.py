@@ -155,7 +155,7 @@ def test_an_error_is_shown_not_lost(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("engine on fire")
 
-    monkeypatch.setattr("simqueue.lab.widgets.Simulation", broken)
+    monkeypatch.setattr("simqueue.lab.widgets.board.Simulation", broken)
     d.sliders["workers"].value = 2
     assert isinstance(d.last_error, RuntimeError) and "engine on fire" in d.status.value
     assert d.runs == 0

@@ -14,7 +14,7 @@ import time
 import pytest
 from serverutil import call, in_process, jobs, request
 
-from simqueue.service.server import _RequestHandler
+from simqueue.service.http_api import RequestHandler
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_slow_clients_are_timed_out_and_others_are_served(server, monkeypatch) -
     """Headers, then silence (or half a request line, then silence): each stalled client holds
     only its own thread, gets a 408 (or a closed connection) after the timeout, and meanwhile
     everyone else is answered at once."""
-    monkeypatch.setattr(_RequestHandler, "timeout", 1.0)
+    monkeypatch.setattr(RequestHandler, "timeout", 1.0)
     before = state(server)
     stalled = []
     for i in range(10):

@@ -1,9 +1,8 @@
-"""Fuzzing the job-file parser (:func:`simqueue.service.server.parse_jobs_text`, used by ``simqueue
-enqueue`` and ``POST /jobs``): whatever the input, it returns jobs or raises
-:class:`~simqueue.service.server.JobFileError` with one line, nothing else. And what it accepts can
-be
-stored: every job encodes exactly as :meth:`DurableQueue.enqueue_many` encodes it, and survives
-a round trip through the wire format. Bounded (200 examples per property, no deadline).
+"""Fuzzing the job-file parser (:func:`simqueue.service.jobfile.parse_jobs_text`, used by
+``simqueue enqueue`` and ``POST /jobs``): whatever the input, it returns jobs or raises
+:class:`~simqueue.service.jobfile.JobFileError` with one line, nothing else. And what it accepts
+can be stored: every job encodes exactly as :meth:`DurableQueue.enqueue_many` encodes it, and
+survives a round trip through the wire format. Bounded (200 examples per property, no deadline).
 
 This found four bugs (docs/reliability.md, "Bugs found"): JSON nested too deeply
 (``RecursionError``), numbers past float range (``1e400`` became infinity, which the WAL
@@ -20,7 +19,7 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, given, settings
 
 from simqueue.core.jobs import MAX_ID_BYTES, encode_payload
-from simqueue.service.server import JobFileError, jobs_to_json, parse_jobs_text
+from simqueue.service.jobfile import JobFileError, jobs_to_json, parse_jobs_text
 
 FUZZ = settings(
     max_examples=200,

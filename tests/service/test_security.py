@@ -25,13 +25,20 @@ from serverutil import call, in_process, jobs, request
 import simqueue
 from simqueue.cli.main import main
 from simqueue.cli.settings import ServerSettings
-from simqueue.service.network import DEFAULT_MAX_BODY, is_loopback
-from simqueue.service.server import Server, non_loopback_warning
+from simqueue.service.network import DEFAULT_MAX_BODY, is_loopback, non_loopback_warning
+from simqueue.service.server import Server
 
 PACKAGE = os.path.dirname(os.path.abspath(simqueue.__file__))
 SOURCES = sorted(
-    os.path.join(PACKAGE, name) for name in os.listdir(PACKAGE) if name.endswith(".py")
+    os.path.join(folder, name)
+    for folder, _, names in os.walk(PACKAGE)
+    for name in names
+    if name.endswith(".py")
 )
+
+
+def _source_id(path: str) -> str:
+    return os.path.relpath(path, PACKAGE)
 
 
 # ---------------------------------------------------------------------------------- binding
@@ -127,11 +134,11 @@ def _code_tokens(path: str) -> list[tokenize.TokenInfo]:
     ]
 
 
-@pytest.mark.parametrize("path", SOURCES, ids=os.path.basename)
+@pytest.mark.parametrize("path", SOURCES, ids=_source_id)
 def test_nothing_is_unpickled_or_evaluated(path) -> None:
     """grep, made exact: no pickle/marshal/shelve, no eval( or exec(, no unsafe YAML loader."""
     hits = [
-        f"{os.path.basename(path)}:{t.start[0]}: {t.string}"
+        f"{_source_id(path)}:{t.start[0]}: {t.string}"
         for t in _code_tokens(path)
         if t.string in FORBIDDEN_NAMES
     ]

@@ -21,7 +21,8 @@ from serverutil import (
 
 from simqueue import DurableQueue
 from simqueue.core.jobs import COMPLETED, DEAD, FINAL_STATES
-from simqueue.service.server import SERVER_FILE, non_loopback_warning, parse_jobs
+from simqueue.service.jobfile import parse_jobs
+from simqueue.service.network import SERVER_FILE, non_loopback_warning
 
 
 def test_enqueue_run_and_read_back(tmp_path) -> None:
@@ -224,7 +225,7 @@ def test_parse_jobs_converts_timeout_ms() -> None:
 
 
 def test_handler_is_loaded_from_the_current_directory(tmp_path, monkeypatch) -> None:
-    from simqueue.service.server import load_handler
+    from simqueue.service.work import load_handler
 
     (tmp_path / "my_jobs_mod.py").write_text("def work(job):\n    return job.id.upper()\n")
     monkeypatch.chdir(tmp_path)

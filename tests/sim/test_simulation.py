@@ -10,6 +10,7 @@ import simqueue
 from simqueue import Config, Constant, Exponential, Poisson, Simulation
 from simqueue.core.errors import InvariantViolation, SimQueueError
 from simqueue.lab import frames
+from simqueue.sim.engine import QueueDown
 from simqueue.sim.kernel import EmptySchedule
 from simqueue.sim.theory import mmc_mean_wait
 
@@ -286,6 +287,26 @@ def test_crash_and_recover_misuse_gives_clear_errors(make_sim):
     sim.crash()
     with pytest.raises(SimQueueError, match="recover"):
         sim.enqueue(["a"])
+
+
+def test_while_crashed_the_queue_is_down_and_reads_say_so(make_sim):
+    sim = make_sim(failure_rate=0.0)
+    sim.enqueue(["a", "b"])
+    sim.run_until_idle()
+    sim.crash("process")
+    assert sim.crashed and sim.engine.crashed
+    with pytest.raises(QueueDown, match="down after a crash: call recover"):
+        _ = sim.queue
+    with pytest.raises(QueueDown, match="down after a crash"):
+        _ = sim.engine.q
+    s = sim.summary()
+    assert (s.arrived, s.completed, s.wal_bytes) == (2, 0, 0)
+    assert frames.jobs_frame(sim).empty
+    sim.recover()
+    assert not sim.crashed and sim.queue.counts()["completed"] == 2
+    sim.enqueue(1)
+    sim.run_until_idle()
+    assert "job-3" in sim.queue  # numbering of new jobs continues across the crash
 
 
 def test_recovery_advances_the_clock_by_the_downtime(make_sim):

@@ -1,5 +1,5 @@
-"""The crash-consistency campaign (:mod:`simqueue.testing.crashsim`), bounded to fit inside ``make
-test``.
+"""The crash-consistency campaign (:mod:`simqueue.testing.crashsim`), bounded to fit inside
+``make test``.
 
 Every crash point of each workload is tried with a sample of the power-loss outcomes (the full
 sample is ``make crashtest``); every injected error is tried on every second write and fsync and
@@ -84,11 +84,11 @@ def test_injected_errors_stop_the_queue_and_reopen_consistently(traces, name) ->
 
 
 def test_regression_covered_segments_are_deleted_one_directory_fsync_at_a_time(traces) -> None:
-    """Found by the campaign (segment-roll, crash after the second of two segment deletions,
-    ``dir-reorder``): pruning deleted several covered segments and then fsynced the directory
-    once, so a power cut could keep a later deletion and lose an earlier one. The log then had a
-    gap (segment 1 followed by segment 21) and recovery refused to open. Each deletion is now
-    made durable before the next, so only a prefix of the segments can ever be gone."""
+    """Bug 1 of ``docs/reliability.md`` (segment-roll, crash after the second of two segment
+    deletions, ``dir-reorder``): deleting several covered segments under one directory fsync
+    lets a power cut keep a later deletion and lose an earlier one, a gap in the log (segment 1
+    followed by segment 21) that recovery refuses to open. Each deletion is made durable before
+    the next, so only a prefix of the segments can ever be gone."""
     trace = traces["segment-roll"]
     wal_ops = [(op.kind, op.path) for op in trace.ops if op.path.startswith("q/wal")]
     removes = [i for i, (kind, _) in enumerate(wal_ops) if kind == "remove"]
@@ -123,7 +123,8 @@ def test_planted_bug_fsync_skipped_but_reported_durable_is_caught(monkeypatch, t
 
 
 def test_planted_bug_snapshot_without_directory_fsync_is_caught(monkeypatch, tmp_path) -> None:
-    """The original design's hole: rename without fsync of the directory, then WAL deleted."""
+    """A snapshot renamed without an fsync of its directory, then the WAL it covers deleted: a
+    power cut can lose the rename and keep the deletion."""
     write_snapshot = snap.write_snapshot
 
     def no_dir_fsync(fs, snap_dir, *args, **kwargs):

@@ -1,22 +1,24 @@
-/* simqueue._codec: the WAL record codec in C, an optional accelerator (simqueue/accel.py).
+/* simqueue.core.wal._codec: the WAL record codec in C, an optional accelerator
+ * (loaded by simqueue/core/wal/accel.py).
  *
- * Two functions, each the exact equivalent of a pure-Python function in simqueue/wal.py (which is
- * used when this module is not built, or when SIMQUEUE_PURE_PYTHON is set):
+ * Two functions, each the exact equivalent of a pure-Python function in
+ * simqueue/core/wal/format.py (which is used when this module is not built, or when
+ * SIMQUEUE_PURE_PYTHON is set):
  *
  *   frame_into(buf, rtype, seq, time, attempt, worker, extra, reason, job_id, payload)
  *       append one framed record (CRC-32, size, fixed fields, id, payload) to the bytearray
- *       ``buf``; byte for byte what wal._frame_into_py writes.
+ *       ``buf``; byte for byte what format.frame_into_py writes.
  *
  *   decode_plain(data, off, expect, limit) -> (records, off, expect)
  *       decode up to ``limit`` records from ``off`` that need no judgement (whole, checksum
  *       right, the expected seq, a known type, a UTF-8 id) into tuples
  *       (rtype, seq, time, attempt, worker, extra, reason, job_id, payload, offset); stop at
  *       the first record that is anything else and return where it starts. Deciding what such
- *       a record is (torn tail or corruption) stays in Python (wal.SegmentScan.records).
+ *       a record is (torn tail or corruption) stays in Python (scan.SegmentScan.records).
  *
- * The record layout is documented in simqueue/wal.py. All integers little-endian. CRC-32 is
- * zlib's (IEEE 802.3, reflected, polynomial 0xEDB88320), computed slicing-by-8: zlib's own
- * routine spends most of its time on set-up for records this small.
+ * The record layout is documented in simqueue/core/wal/format.py. All integers little-endian.
+ * CRC-32 is zlib's (IEEE 802.3, reflected, polynomial 0xEDB88320), computed slicing-by-8: zlib's
+ * own routine spends most of its time on set-up for records this small.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -271,8 +273,8 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "simqueue._codec",
-    "The WAL record codec in C (an optional accelerator; simqueue/accel.py).",
+    PyModuleDef_HEAD_INIT, "simqueue.core.wal._codec",
+    "The WAL record codec in C (an optional accelerator; simqueue/core/wal/accel.py).",
     -1, methods,
     NULL, NULL, NULL, NULL,
 };

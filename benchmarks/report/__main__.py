@@ -1,0 +1,7 @@
+"""``python -m benchmarks.report``: redraw ``docs/performance.md`` from ``results.json``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

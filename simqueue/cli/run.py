@@ -1,0 +1,151 @@
+"""``simqueue run``: the durable job server on the wall clock, until SIGINT or SIGTERM.
+
+The command reads the settings, builds a :class:`~simqueue.service.server.Server`, starts it
+(opening the data directory is recovery) and reports, on stdout, where it listens, what recovery
+found and, once stopped, the final counts. Start-up failures become one-line errors with the exit
+code that names them (a locked directory is 5, an unusable address is 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from simqueue import __version__
+from simqueue.cli.errors import CliError, ExitCode
+from simqueue.cli.help import Subparsers, add_command
+from simqueue.cli.options import (
+    QUEUE_KEYS,
+    add_print_config,
+    add_queue_flags,
+    load_command_settings,
+    print_config,
+)
+
+if TYPE_CHECKING:
+    from simqueue.cli.settings import ServerSettings, Settings
+    from simqueue.service.server import Server
+    from simqueue.service.work import Handler
+    from simqueue.sim.config import Config
+
+#: The settings keys ``run`` has flags for.
+RUN_KEYS = [*QUEUE_KEYS, "data_dir", "host", "port", "handler", "max_body_bytes", "grace"]
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    """``simqueue run`` and its flags."""
+    p = add_command(
+        subparsers,
+        "run",
+        help="run the durable job server (HTTP API on 127.0.0.1)",
+        description="Run the queue on the wall clock with N worker threads and an HTTP API: "
+        "POST /jobs, GET /status, GET /jobs/<id>, GET /metrics. SIGINT/SIGTERM stop gracefully "
+        "(in-flight work finishes, final snapshot); a second signal cuts the grace period short.",
+    )
+    p.add_argument("--data-dir", dest="data_dir", help="data directory (created if missing)")
+    p.add_argument("--config", help="YAML config file (default: $SIMQUEUE_CONFIG, if set)")
+    p.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to bind; 0 picks a free one (default 8080)")
+    p.add_argument("--handler", help="module:function called with each Job; raising means failure")
+    p.add_argument("--max-body-bytes", dest="max_body_bytes", type=int, help="request size limit")
+    p.add_argument("--grace", help="seconds running work may take to finish on stop (10s)")
+    add_queue_flags(p)
+    p.add_argument("--access-log", action="store_true", help="log every HTTP request to stderr")
+    add_print_config(p)
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Serve until a signal; the exit code is the server's (0, or 1 after a storage error)."""
+    settings = load_command_settings(args, RUN_KEYS)
+    if args.print_config:
+        print_config(settings)
+        return ExitCode.OK
+    server = _build_server(settings, access_log=args.access_log)
+    _start(server, settings)
+    _report_started(server, settings.config)
+    code = server.serve_forever()
+    _report_stopped(server)
+    return code
+
+
+def _build_server(settings: Settings, *, access_log: bool) -> Server:
+    from simqueue.service.network import non_loopback_warning
+    from simqueue.service.server import Server
+
+    cfg, srv = settings.config, settings.server
+    if not cfg.data_dir:
+        raise CliError(
+            "no data directory: pass --data-dir DIR (or data_dir in the config file, or "
+            "SIMQUEUE_DATA_DIR)",
+            ExitCode.USAGE,
+        )
+    handler = _load_handler(srv)
+    warning = non_loopback_warning(srv.host)
+    if warning:
+        print(f"simqueue: {warning}", file=sys.stderr, flush=True)
+    return Server(
+        cfg.data_dir,
+        cfg,
+        host=srv.host,
+        port=srv.port,
+        handler=handler,
+        max_body_bytes=srv.max_body_bytes,
+        grace=srv.grace,
+        access_log=access_log,
+    )
+
+
+def _load_handler(srv: ServerSettings) -> Handler | None:
+    """The ``--handler module:function``, imported now so a typo fails before recovery."""
+    from simqueue.service.work import load_handler
+
+    if not srv.handler:
+        return None
+    try:
+        return load_handler(srv.handler)
+    except ValueError as exc:
+        raise CliError(f"--handler: {exc}", ExitCode.USAGE) from None
+
+
+def _start(server: Server, settings: Settings) -> None:
+    """Recover the data directory and listen, or a :class:`CliError` saying which failed."""
+    from simqueue.core.errors import DataDirLockedError, SimQueueError
+
+    cfg, srv = settings.config, settings.server
+    try:
+        server.start()
+    except DataDirLockedError as exc:
+        raise CliError(str(exc), ExitCode.LOCKED) from None
+    except SimQueueError as exc:
+        raise CliError(f"cannot open {cfg.data_dir}: {exc}", ExitCode.FAILURE) from None
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {srv.host}:{srv.port}: {exc.strerror or exc}", ExitCode.FAILURE
+        ) from None
+
+
+def _report_started(server: Server, cfg: Config) -> None:
+    batch = f" every {cfg.flush_interval * 1000:g} ms" if cfg.fsync == "batch" else ""
+    print(
+        f"simqueue {__version__}: listening on {server.url} "
+        f"(data dir {cfg.data_dir}, {cfg.workers} workers, fsync={cfg.fsync}{batch})",
+        flush=True,
+    )
+    rec = server.q.recovery if server.q else None
+    found = rec.describe() if rec else "fresh data directory (nothing to recover)"
+    print(f"simqueue: {found}", flush=True)
+
+
+def _report_stopped(server: Server) -> None:
+    c = server.final.get("counts") or {}
+    snapshot = " (final snapshot written)" if server.fatal is None else ""
+    print(
+        f"simqueue: stopped; {c.get('completed', 0)} completed, {c.get('dead', 0)} dead, "
+        f"{c.get('pending', 0)} pending, {c.get('in_flight', 0)} in flight{snapshot}",
+        flush=True,
+    )
+
+
+__all__ = ["RUN_KEYS", "add_parser", "cmd_run"]

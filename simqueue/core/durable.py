@@ -1,0 +1,286 @@
+"""A job table kept in a data directory: what a :class:`~simqueue.core.queue.DurableQueue` is
+besides its operations.
+
+:class:`DurableTable` is built by recovering the directory into its (empty) job table
+(:func:`simqueue.core.recovery.recover`); it then owns what recovery hands back: the WAL
+writer, the commit policy over it (:mod:`simqueue.core.commit`), the snapshots
+(:mod:`simqueue.core.checkpoint`) and the directory's lock. Its life has three states: accepting
+work; *stopped* by a storage error (fail-stop: it accepts no more work and says why, so it never
+retries its way into a false "success"); *closed* (synced, lock released) or abandoned.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Self
+
+from simqueue.core.clock import Clock, WallClock
+from simqueue.core.commit import commit_policy
+from simqueue.core.errors import QueueStoppedError, SimQueueError, StorageError
+from simqueue.core.options import DEFAULT_SEGMENT_BYTES, QueueOptions
+from simqueue.core.recovery import RecoveryReport, recover, with_gc_paused
+from simqueue.core.storage import FileSystem
+from simqueue.core.table import JobTable
+
+
+class DurableTable(JobTable):
+    """A job table over an open data directory: its log, snapshots, lock and lifecycle.
+    Create with :meth:`open`, which checks the options once (:class:`QueueOptions`)."""
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: str | os.PathLike[str],
+        *,
+        fsync: str = "batch",
+        max_retry: int = 3,
+        backoff: float = 0.0,
+        clock: Clock | None = None,
+        task_timeout: float = 3.0,
+        flush_interval: float = 0.010,
+        batch_size: int = 100,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        durability: str = "real",
+        fs: FileSystem | None = None,
+        salvage: bool = False,
+    ) -> Self:
+        """Create ``data_dir`` or recover the queue stored there.
+
+        ``fsync``: ``"always"`` (every operation fsynced before it returns), ``"batch"`` (group
+        commit: one fsync per ``batch_size`` records or ``flush_interval`` seconds, whichever
+        comes first) or ``"never"`` (handed to the OS only). ``durability="modeled"`` records
+        fsyncs instead of performing them (for simulations; a simulated power loss honours
+        them).
+
+        ``salvage=True`` is for an operator, never a default: when the *last* segment has a bad
+        record with valid records after it (what recovery otherwise refuses with
+        :class:`CorruptWALError`), cut the segment at the bad record anyway and say so in
+        :attr:`RecoveryReport.salvage_offset` / ``salvaged_bytes``. That is right after a power
+        cut that persisted a later unsynced sector before an earlier one (everything from the
+        hole on was never fsynced, so never acknowledged); it loses acknowledged records if the
+        damage is a flipped bit in fsynced data. Older segments are never salvaged."""
+        options = QueueOptions(
+            fsync=fsync,
+            max_retry=max_retry,
+            backoff=backoff,
+            task_timeout=task_timeout,
+            flush_interval=flush_interval,
+            batch_size=batch_size,
+            segment_bytes=segment_bytes,
+            durability=durability,
+            salvage=salvage,
+        )
+        if fs is None:
+            fs = FileSystem(real_fsync=options.durability == "real", track_power_loss=False)
+        clock = clock or WallClock()
+        return with_gc_paused(lambda: cls(os.fspath(data_dir), options, fs, clock))
+
+    def __init__(self, data_dir: str, options: QueueOptions, fs: FileSystem, clock: Clock) -> None:
+        super().__init__()
+        recovered = recover(self, data_dir, options, fs, clock)
+        # Fewer than 30 instance attributes in all (the job table's included): CPython 3.11 keeps
+        # at most 30 in a class's shared key table, and reads of attributes kept there are the
+        # fastest; every hot operation reads several (benchmarks/bench_simulation.py). Options read
+        # rarely are properties.
+        self.data_dir = data_dir
+        self.fs = fs
+        self.clock = clock
+        self.options = options
+        self.task_timeout = options.task_timeout
+        self.flush_interval = options.flush_interval
+        self.writer = recovered.writer
+        #: What recovery found and did; None for a directory that was new.
+        self.recovery: RecoveryReport | None = recovered.report
+        self._lock = recovered.lock
+        self._checkpoints = recovered.checkpoints
+        self._stopped: OSError | None = None  # the storage error that stopped the queue
+        self._closed = False
+        self._committer = commit_policy(options, self.writer, self._fail_stop)
+
+    @property
+    def fsync_policy(self) -> str:
+        return self.options.fsync
+
+    @property
+    def max_retry(self) -> int:
+        return self.options.max_retry
+
+    @property
+    def backoff(self) -> float:
+        return self.options.backoff
+
+    @property
+    def batch_size(self) -> int:
+        return self.options.batch_size
+
+    @property
+    def wal_dir(self) -> str:
+        return self.writer.wal_dir
+
+    @property
+    def snap_dir(self) -> str:
+        return self._checkpoints.snap_dir
+
+    # ------------------------------------------------------------------ fail-stop
+    def _check_open(self) -> None:
+        if self._stopped is not None:
+            raise QueueStoppedError(
+                f"queue at {self.data_dir} stopped after a storage error and accepts no more "
+                f"work: {self._stopped}"
+            )
+        if self._closed:
+            raise QueueStoppedError(f"queue at {self.data_dir} is closed")
+
+    def _fail_stop(self, exc: OSError, what: str) -> StorageError:
+        self._stopped = exc
+        return StorageError(
+            f"{what} failed in {self.data_dir}: {exc}; the queue has stopped accepting work "
+            "(reopen the directory to recover what is durable)"
+        )
+
+    # ------------------------------------------------------------------ committing
+    def sync(self) -> int:
+        """Write and fsync everything appended so far (a group commit). Returns durable_seq."""
+        self._check_open()
+        self._committer.sync()
+        return self.writer.durable_seq
+
+    def flush(self) -> int:
+        """Hand buffered records to the OS without fsync. Returns written_seq."""
+        self._check_open()
+        self._committer.flush()
+        return self.writer.written_seq
+
+    def tick(self) -> bool:
+        """For a ``batch`` queue: group-commit now if the flush interval has passed. Returns
+        whether an fsync happened. Servers call this from a timer."""
+        self._check_open()
+        due = self._committer.sync_due_at
+        if due is None or self.writer.durable_seq == self.writer.next_seq - 1:
+            return False
+        if self.clock.now() >= due:
+            self.sync()
+            return True
+        return False
+
+    @property
+    def sync_due_at(self) -> float | None:
+        """When a ``batch`` queue's pending group commit falls due (None: nothing unsynced)."""
+        return self._committer.sync_due_at
+
+    @property
+    def _unsynced_since(self) -> float | None:
+        """When the oldest record awaiting a group commit was committed (None: none waits)."""
+        return self._committer.unsynced_since
+
+    # ------------------------------------------------------------------ snapshots
+    def snapshot(self) -> str:
+        """Write the whole state durably at the current seq; prune what it makes redundant.
+
+        Order: WAL synced and rolled to a fresh segment; finished-jobs chunk and snapshot
+        written (temp, fsync, rename, directory fsync); only then snapshots older than the
+        previous one, chunks nobody lists and WAL segments wholly covered by the *previous*
+        snapshot are deleted, so an unreadable newest snapshot can still fall back."""
+        self._check_open()
+        w = self.writer
+        try:
+            w.sync()
+            if w.segments and w.segments[-1][0] != w.next_seq:
+                w.roll()
+            path = self._checkpoints.write(
+                w.next_seq - 1,
+                self.clock.now(),
+                self._live_records(),
+                self._finished_since_snapshot,
+                self._counters(),
+            )
+            self._finished_since_snapshot = []
+            self.snapshots_taken += 1
+            self._checkpoints.prune(w)
+        except OSError as exc:
+            raise self._fail_stop(exc, "snapshot") from exc
+        self._committer.synced()
+        return path
+
+    # ------------------------------------------------------------------ the log's positions
+    @property
+    def next_seq(self) -> int:
+        return self.writer.next_seq
+
+    @property
+    def last_seq(self) -> int:
+        return self.writer.next_seq - 1
+
+    @property
+    def durable_seq(self) -> int:
+        """Every record with seq <= this survives a power cut (under ``durability="real"``)."""
+        return self.writer.durable_seq
+
+    @property
+    def written_seq(self) -> int:
+        """Every record with seq <= this has reached the OS and survives a process crash."""
+        return self.writer.written_seq
+
+    def is_durable(self, seq: int) -> bool:
+        return seq <= self.writer.durable_seq
+
+    def is_acknowledged(self, seq: int) -> bool:
+        """Whether a record counts as acknowledged under this queue's fsync policy."""
+        return seq <= self._committer.acknowledged_seq()
+
+    @property
+    def wal_bytes(self) -> int:
+        """Bytes in the WAL segments still on disk (plus what is buffered)."""
+        return self.writer.bytes_on_disk()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped is not None or self._closed
+
+    # ------------------------------------------------------------------ shutting down
+    def close(self) -> None:
+        """Sync and release the directory. Safe to call twice."""
+        if self._closed:
+            return
+        try:
+            if self._stopped is None:
+                self.writer.sync()
+        except OSError as exc:
+            self._stopped = exc
+            raise StorageError(f"final WAL sync failed in {self.data_dir}: {exc}") from exc
+        finally:
+            self.writer.close(release=self._stopped is None)
+            self._closed = True
+            self._lock.release()
+
+    def abandon(self) -> None:
+        """What ``kill -9`` does to this process: user-space WAL buffer lost, files closed,
+        lock released. The object is unusable afterwards."""
+        if self._closed:
+            return
+        self.writer.abandon()
+        self._closed = True
+        self._lock.release()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.close()
+        else:
+            try:
+                self.close()
+            except SimQueueError:
+                pass
+
+    def __repr__(self) -> str:
+        c = self.counts()
+        return (
+            f"{type(self).__name__}({self.data_dir!r}, fsync={self.fsync_policy!r}, "
+            f"pending={c['pending']}, in_flight={c['in_flight']}, completed={c['completed']}, "
+            f"dead={c['dead']}, seq={self.last_seq}, durable={self.durable_seq})"
+        )
+
+
+__all__ = ["DurableTable"]

@@ -1,0 +1,158 @@
+"""The open queue as the server's threads share it: one :class:`DurableQueue` behind one lock.
+
+The queue is single-threaded, so every touch holds :attr:`SharedQueue.lock`. Three conditions on
+that lock say who waits for what: idle workers wait on ``work``, enqueuers on ``durable`` (for
+the fsync that makes their records durable), the group committer on ``commit``. After anything
+that appends, the holder calls :meth:`SharedQueue.after` to wake whoever that concerns.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from simqueue.core.jobs import DEAD, Job
+from simqueue.core.queue import DurableQueue
+from simqueue.service.metrics import Metrics
+from simqueue.service.work import Outcome
+
+
+class NotAccepting(Exception):
+    """The queue takes no new jobs: the server is stopping, or stopped before they were durable."""
+
+
+class SharedQueue:
+    """The queue, its lock and conditions, and the bookkeeping the threads share.
+
+    Every method (and every attribute write) is for a caller that holds :attr:`lock`.
+    """
+
+    def __init__(self, q: DurableQueue, metrics: Metrics) -> None:
+        self.q = q
+        self.metrics = metrics
+        self.lock = threading.Lock()
+        self.work = threading.Condition(self.lock)  # idle workers wait here
+        self.durable = threading.Condition(self.lock)  # enqueuers wait for their fsync
+        self.commit = threading.Condition(self.lock)  # the committer waits here
+        self.dispatching = False  # workers take jobs and POST /jobs accepts them
+        self.committing = False  # the group committer runs
+        self.commit_idle = False  # the committer waits for a first unsynced record
+        self.busy = 0  # workers running an attempt
+        self.enqueued_at: dict[str, float] = {
+            rec.id: rec.enqueued_at
+            for rec in q.iter_jobs()
+            if rec.state.value in ("pending", "in_flight")
+        }
+        self.seen_ack = self.ack_point()
+
+    def ack_point(self) -> int:
+        """The last sequence number an enqueuer may be answered for (durable, unless the fsync
+        policy is ``never``)."""
+        q = self.q
+        return q.written_seq if q.fsync_policy == "never" else q.durable_seq
+
+    def after(self) -> None:
+        """After anything that appended: wake enqueuers whose records became durable, and the
+        committer if a group commit is now pending."""
+        ack = self.ack_point()
+        if ack != self.seen_ack:
+            self.seen_ack = ack
+            self.durable.notify_all()
+        if self.commit_idle and self.q.sync_due_at is not None:
+            self.commit.notify()
+
+    def enqueue(self, jobs: list[Job], stopped: Callable[[], bool]) -> tuple[int, int]:
+        """Append all of ``jobs`` or none (DuplicateJobError), then wait until their records
+        are acknowledged; returns (their last seq, the durable seq). Raises
+        :class:`NotAccepting` when not dispatching, or if ``stopped()`` or the queue closes
+        before the records are durable."""
+        q = self.q
+        if not self.dispatching or q.stopped:
+            raise NotAccepting("the server is stopping and accepts no new jobs")
+        seq = q.enqueue_many(jobs)
+        now = time.time()
+        for j in jobs:
+            self.enqueued_at[j.id] = now
+        self.work.notify(len(jobs))
+        self.after()
+        while not q.is_acknowledged(seq):
+            if stopped() or q.stopped:
+                raise NotAccepting("the queue stopped before the jobs became durable")
+            self.durable.wait(1.0)
+        return seq, q.durable_seq
+
+    def report(self, job: Job, outcome: Outcome) -> None:
+        """Apply one attempt's result (fenced and counted as stale if the attempt is not the
+        job's current one any more)."""
+        q = self.q
+        if outcome == "ok":
+            if q.complete(job.id, job.attempt):
+                self.finished(job.id, completed=True)
+            else:
+                self.metrics.stale.inc()
+            return
+        state = q.fail(job.id, job.attempt, outcome)
+        if state is None:
+            self.metrics.stale.inc()
+            return
+        (self.metrics.timeouts if outcome == "timeout" else self.metrics.failed).inc()
+        if state is DEAD:
+            self.finished(job.id, completed=False)
+        else:
+            self.work.notify()
+
+    def expire(self) -> None:
+        """Time out every attempt past its deadline (RETRY or DEAD logged)."""
+        expired = self.q.expire()
+        for job_id in expired:
+            self.metrics.timeouts.inc()
+            if self.q.state_of(job_id) is DEAD:
+                self.finished(job_id, completed=False)
+        if expired:
+            self.work.notify(len(expired))
+            self.after()
+
+    def finished(self, job_id: str, completed: bool) -> None:
+        """Count a job that reached COMPLETED or DEAD, with its latency if it completed."""
+        t0 = self.enqueued_at.pop(job_id, None)
+        if completed:
+            self.metrics.completed.inc()
+            if t0 is not None:
+                self.metrics.latency.observe(max(0.0, time.time() - t0))
+        else:
+            self.metrics.dead.inc()
+
+    def status(self, workers: int) -> dict[str, Any]:
+        """The queue's part of ``GET /status``: counts, sequence numbers, attempt statistics."""
+        q = self.q
+        return {
+            "counts": q.counts(),
+            "jobs": len(q),
+            "workers": {"total": workers, "busy": self.busy},
+            "seq": {"last": q.last_seq, "durable": q.durable_seq},
+            "fsyncs": q.fs.stats.fsyncs,
+            "dispatches": q.dispatches,
+            "failures": q.failures,
+            "timeouts": q.timeouts,
+            "interruptions": q.interruptions,
+            "stale_results": q.stale_results,
+            "snapshots": q.snapshots_taken,
+        }
+
+    def gauges(self) -> dict[str, Any]:
+        """What ``GET /metrics`` reads from the queue at scrape time (zeros once it closed)."""
+        q = self.q
+        if q.stopped:
+            return {"pending": 0, "in_flight": 0, "fsyncs": 0, "durable_seq": 0}
+        c = q.counts()
+        return {
+            "pending": c["pending"],
+            "in_flight": c["in_flight"],
+            "fsyncs": q.fs.stats.fsyncs,
+            "durable_seq": q.durable_seq,
+        }
+
+
+__all__ = ["NotAccepting", "SharedQueue"]

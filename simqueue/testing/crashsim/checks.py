@@ -1,0 +1,196 @@
+"""The invariant checker: one recovered queue against the promises made and the log model.
+
+The invariants are those of ``docs/semantics.md`` ("Invariants after any crash and recovery"),
+as ``docs/reliability.md`` lists them: no acknowledged record lost, no COMPLETED without an ACK
+in the recovered log, no durably ACKed job left to run again, attempts never below a durable
+DISPATCH, DEAD final, FIFO order by readiness, the state equal to the recovered prefix of the log
+with in-flight attempts ended as interrupted, sequence numbers contiguous on disk and never
+reused for different records, and the same state after a second recovery (for the ``recovery``
+workload, a recovery that crashed and ran again must end exactly where an uninterrupted one does).
+Each violation is a sentence.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from simqueue.core import wal
+from simqueue.core.clock import VirtualClock
+from simqueue.core.errors import CorruptWALError
+from simqueue.core.queue import DurableQueue
+from simqueue.core.storage import FileSystem
+from simqueue.testing.crashsim.disk import DATA_DIR
+from simqueue.testing.crashsim.model import JobRow, LogRec, State, model_state, observe
+
+
+@dataclass
+class Expect:
+    """What one recovery is held to."""
+
+    log: dict[int, LogRec]
+    acked: int  # every record with seq <= this was promised
+    written_max: int  # no record beyond this had been written
+    now: float
+    max_retry: int
+    backoff: float
+    reference: State | None = None
+
+
+def check_recovery(q: DurableQueue, exp: Expect) -> tuple[list[str], State]:
+    """Every invariant a freshly recovered ``q`` must meet, as sentences, and what it holds."""
+    k = q.recovery.next_seq - 1 if q.recovery is not None else 0
+    got = observe(q)
+    out = _promised_range(k, exp)
+    out += _acknowledged_records(got, exp)
+    out += _completed_without_ack(got, exp, k)
+    out += _against_the_model(q, got, exp, k)
+    if exp.reference is not None and got != exp.reference:
+        out.append(
+            "a recovery that crashed and ran again ended elsewhere than one that did not crash"
+        )
+    if q.durable_seq != q.last_seq:
+        out.append(f"recovered state not durable: durable seq {q.durable_seq} < last {q.last_seq}")
+    out += _wal_on_disk(q, exp, k)
+    return out, got
+
+
+def _promised_range(k: int, exp: Expect) -> list[str]:
+    out = []
+    if k < exp.acked:
+        out.append(
+            f"acknowledged records lost: recovered through seq {k}, seq {exp.acked} was promised"
+        )
+    if k > exp.written_max:
+        out.append(
+            f"recovered through seq {k}, but only {exp.written_max} records were ever written"
+        )
+    return out
+
+
+def _acknowledged_records(got: State, exp: Expect) -> list[str]:
+    """Every acknowledged record still has its effect: the job is there and did not go back."""
+    out = []
+    jobs: dict[str, JobRow] = {j[0]: j for j in got[0]}
+    for seq in range(1, exp.acked + 1):
+        r = exp.log.get(seq)
+        if r is not None:
+            out += _acknowledged_record(r, seq, jobs.get(r.job_id))
+    return out
+
+
+def _acknowledged_record(r: LogRec, seq: int, j: JobRow | None) -> list[str]:
+    if j is None:
+        if r.type == wal.ENQUEUE:
+            return [f"acknowledged job {r.job_id} (ENQUEUE seq {seq}) is missing"]
+    elif r.type == wal.ACK and j[1] != "completed":
+        return [f"job {r.job_id} had a durable ACK (seq {seq}) but is {j[1]}: it would run again"]
+    elif r.type == wal.DEAD and j[1] != "dead":
+        return [f"job {r.job_id} was durably DEAD (seq {seq}) but is {j[1]}: DEAD must be final"]
+    elif r.type == wal.DISPATCH and j[2] < r.attempt:
+        return [
+            f"job {r.job_id}: durable attempt {r.attempt}, now attempt {j[2]}: attempts went back"
+        ]
+    return []
+
+
+def _completed_without_ack(got: State, exp: Expect, k: int) -> list[str]:
+    acks = {r.job_id for s, r in exp.log.items() if s <= k and r.type == wal.ACK}
+    return [
+        f"job {job_id} is COMPLETED without an ACK in the recovered log"
+        for job_id, state, _, _ in got[0]
+        if state == "completed" and job_id not in acks
+    ]
+
+
+def _against_the_model(q: DurableQueue, got: State, exp: Expect, k: int) -> list[str]:
+    """The state, FIFO order, interruptions and next seq that the log through ``k`` implies."""
+    try:
+        expected, interrupted = model_state(exp.log, k, exp.now, exp.max_retry, exp.backoff)
+    except KeyError as exc:
+        return [str(exc.args[0])]
+    out = []
+    if expected[0] != got[0]:
+        want = {j[0]: j[1:] for j in expected[0]}
+        have = {j[0]: j[1:] for j in got[0]}
+        diff = sorted(i for i in set(want) | set(have) if want.get(i) != have.get(i))
+        shown = ", ".join(f"{i}: {have.get(i)} (log says {want.get(i)})" for i in diff[:3])
+        out.append(f"state differs from the recovered log applied in order: {shown}")
+    elif expected[1] != got[1]:
+        out.append(f"FIFO order lost: pending {list(got[1])[:6]}, log says {list(expected[1])[:6]}")
+    if q.recovery is not None and q.recovery.jobs_interrupted != interrupted:
+        out.append(f"{q.recovery.jobs_interrupted} interruptions, the log says {interrupted}")
+    if q.last_seq != k + interrupted:
+        out.append(f"last seq {q.last_seq} after recovery, expected {k + interrupted}")
+    return out
+
+
+def _wal_on_disk(q: DurableQueue, exp: Expect, k: int) -> list[str]:
+    """The WAL reads back, ends where the queue does, and holds what was written."""
+    try:
+        on_disk = list(wal.iter_records(q.data_dir))
+    except CorruptWALError as exc:
+        return [f"the WAL does not read back after recovery: {exc}"]
+    out = []
+    if on_disk and on_disk[-1].seq != q.last_seq:
+        out.append(f"the WAL ends at seq {on_disk[-1].seq}, the queue at {q.last_seq}")
+    for rec in on_disk:
+        m = exp.log.get(rec.seq)
+        if rec.seq <= k and (
+            m is None or (m.type, m.job_id, m.attempt) != (rec.type, rec.job_id, rec.attempt)
+        ):
+            out.append(
+                f"seq {rec.seq} on disk is {rec.type_name} {rec.job_id}, not what was written"
+            )
+            break
+    return out
+
+
+def recover_and_check(
+    root: str, exp: Expect, params: dict[str, Any], *, hole: bool = False
+) -> tuple[str, list[str]]:
+    """Recover ``root``/q, check it, cut the power again, recover again. Returns a status
+    (``ok``, ``salvaged`` or ``violation``) and the violations. ``hole``: the state may have a
+    hole with valid records after it (a ``reorder`` outcome), which needs ``salvage=True``."""
+    data_dir = os.path.join(root, DATA_DIR)
+    fs = FileSystem(real_fsync=False, track_power_loss=True)
+    status = "ok"
+    q = None
+
+    def reopen(**extra: Any) -> DurableQueue:
+        return DurableQueue.open(data_dir, fs=fs, clock=VirtualClock(exp.now), **params, **extra)
+
+    try:
+        try:
+            q = reopen()
+        except CorruptWALError as exc:
+            if not hole or "valid record follows" not in exc.reason:
+                return "violation", [f"recovery refused a state a power cut can leave: {exc}"]
+            status = "salvaged"
+            q = reopen(salvage=True)
+            if q.recovery is None or q.recovery.salvage_offset is None:
+                return "violation", ["salvage=True opened the directory but reported no cut"]
+        problems, got = check_recovery(q, exp)
+        q.abandon()
+        fs.power_loss(random.Random(0), "drop")
+        q = reopen()
+        problems += _second_recovery(q, got)
+    except Exception as exc:  # anything else is a finding, with where it came from
+        tb = traceback.extract_tb(exc.__traceback__)[-1]
+        problems = [f"recovery raised {exc!r} at {os.path.basename(tb.filename)}:{tb.lineno}"]
+    finally:
+        if q is not None:
+            q.abandon()
+    return ("violation" if problems else status), problems
+
+
+def _second_recovery(q: DurableQueue, first: State) -> list[str]:
+    out = []
+    if observe(q) != first:
+        out.append("a second recovery (after a power cut) gave a different state")
+    if q.recovery is not None and q.recovery.jobs_interrupted:
+        out.append("the second recovery found in-flight jobs: the first did not log its decisions")
+    return out
