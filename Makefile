@@ -40,11 +40,14 @@ test: lint
 bench: $(INSTALLED)
 	MPLBACKEND=Agg $(PY) -m benchmarks
 
-# The full crash-consistency campaign and the kill -9 loop of real servers (docs/reliability.md);
-# bounded versions run in `make test`.
+# The full crash-consistency campaign, crash sequences (3 crashes deep) and long seeded runs, and
+# the kill -9 loop of real servers (docs/reliability.md); bounded versions run in `make test`.
 crashtest: $(INSTALLED)
 	$(PY) -m simqueue.testing.crashsim --json exports/crashtest.json
+	$(PY) -m simqueue.testing.crashsim --sequences 240 --depth 3 --seeded 48 --crashes 60 --json exports/crashseq.json
 	$(PY) -m simqueue.testing.killtest --kills 50 --json exports/killtest.json
+	$(PY) -m simqueue.testing.stress --thread-jobs 2000 --thread-runs 8 --thread-kills 10 \
+		--processes 4 --client-threads 8 --jobs-per-thread 500 --kills 20 --json exports/stress.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis exports

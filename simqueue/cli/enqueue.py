@@ -8,14 +8,18 @@ is all or nothing.
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
 import time
+from typing import BinaryIO
 
-from simqueue.cli.client import add_client_flags, resolve_url
+from simqueue.cli.client import add_client_flags, client_token, resolve_url
 from simqueue.cli.errors import CliError, ExitCode
 from simqueue.cli.help import Subparsers, add_command
 from simqueue.service.client import http_json
 from simqueue.service.jobfile import JobFileError, parse_jobs_text
+from simqueue.service.network import DEFAULT_MAX_BODY
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -29,17 +33,25 @@ def add_parser(subparsers: Subparsers) -> None:
         "is durable. All or nothing: a duplicate id rejects the whole file.",
     )
     p.add_argument("--file", "-f", required=True, help="job file ('-' reads stdin)")
+    p.add_argument(
+        "--max-body-bytes",
+        dest="max_body_bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY,
+        help=f"refuse a job file larger than this (default {DEFAULT_MAX_BODY}, the server's)",
+    )
     add_client_flags(p)
     p.set_defaults(func=cmd_enqueue)
 
 
 def cmd_enqueue(args: argparse.Namespace) -> int:
     """Read, check and POST the job file; report how many jobs the server made durable."""
-    raw, source = read_job_file(args.file)
+    raw, source = read_job_file(args.file, args.max_body_bytes)
     check_job_file(raw, source)
     url = resolve_url(args)
+    token = client_token(args)
     t0 = time.perf_counter()
-    status, answer = http_json(url, "POST", "/jobs", raw, timeout=args.timeout)
+    status, answer = http_json(url, "POST", "/jobs", raw, timeout=args.timeout, token=token)
     elapsed = time.perf_counter() - t0
     if status != 200:
         msg = answer.get("error") if isinstance(answer, dict) else None
@@ -53,17 +65,36 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def read_job_file(path: str) -> tuple[bytes, str]:
-    """The file's bytes (``-`` reads stdin) and the name messages use for it."""
+def read_job_file(path: str, limit: int = DEFAULT_MAX_BODY) -> tuple[bytes, str]:
+    """The file's bytes (``-`` reads stdin) and the name messages use for it. A file larger
+    than ``limit`` bytes is refused: a regular file by its size, before reading; anything else
+    (a pipe, a device such as /dev/zero) once ``limit + 1`` bytes arrived."""
     try:
         if path == "-":
-            return sys.stdin.buffer.read(), "<stdin>"
+            return _bounded_read(sys.stdin.buffer, "<stdin>", limit), "<stdin>"
         with open(path, "rb") as fh:
-            return fh.read(), path
+            st = os.fstat(fh.fileno())
+            if stat.S_ISREG(st.st_mode) and st.st_size > limit:
+                raise _too_big(path, f"is {st.st_size} bytes", limit)
+            return _bounded_read(fh, path, limit), path
     except OSError as exc:
         raise CliError(
             f"{path}: cannot read job file: {exc.strerror or exc}", ExitCode.BAD_INPUT
         ) from None
+
+
+def _bounded_read(fh: BinaryIO, source: str, limit: int) -> bytes:
+    raw = fh.read(limit + 1)
+    if len(raw) > limit:
+        raise _too_big(source, f"has more than {limit} bytes", limit)
+    return raw
+
+
+def _too_big(source: str, size: str, limit: int) -> CliError:
+    return CliError(
+        f"{source}: the job file {size}; the limit is {limit} (--max-body-bytes): split it",
+        ExitCode.BAD_INPUT,
+    )
 
 
 def check_job_file(raw: bytes, source: str) -> None:

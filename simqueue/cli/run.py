@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from simqueue import __version__
+from simqueue.cli.client import read_token
 from simqueue.cli.errors import CliError, ExitCode
 from simqueue.cli.help import Subparsers, add_command
 from simqueue.cli.options import (
@@ -30,7 +31,16 @@ if TYPE_CHECKING:
     from simqueue.sim.config import Config
 
 #: The settings keys ``run`` has flags for.
-RUN_KEYS = [*QUEUE_KEYS, "data_dir", "host", "port", "handler", "max_body_bytes", "grace"]
+RUN_KEYS = [
+    *QUEUE_KEYS,
+    "data_dir",
+    "host",
+    "port",
+    "handler",
+    "max_body_bytes",
+    "grace",
+    "token_file",
+]
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -50,6 +60,11 @@ def add_parser(subparsers: Subparsers) -> None:
     p.add_argument("--handler", help="module:function called with each Job; raising means failure")
     p.add_argument("--max-body-bytes", dest="max_body_bytes", type=int, help="request size limit")
     p.add_argument("--grace", help="seconds running work may take to finish on stop (10s)")
+    p.add_argument(
+        "--token-file",
+        dest="token_file",
+        help="POST /jobs needs the token in this file (not readable by every user)",
+    )
     add_queue_flags(p)
     p.add_argument("--access-log", action="store_true", help="log every HTTP request to stderr")
     add_print_config(p)
@@ -82,6 +97,7 @@ def _build_server(settings: Settings, *, access_log: bool) -> Server:
             ExitCode.USAGE,
         )
     handler = _load_handler(srv)
+    token = read_token(srv.token_file)  # read now: a bad file fails before recovery
     warning = non_loopback_warning(srv.host)
     if warning:
         print(f"simqueue: {warning}", file=sys.stderr, flush=True)
@@ -94,6 +110,7 @@ def _build_server(settings: Settings, *, access_log: bool) -> Server:
         max_body_bytes=srv.max_body_bytes,
         grace=srv.grace,
         access_log=access_log,
+        token=token,
     )
 
 

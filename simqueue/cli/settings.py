@@ -62,7 +62,9 @@ TIME_KEYS = frozenset(
         "crash_at",
     }
 )
-NULLABLE_KEYS = frozenset({"snapshot_interval", "arrival", "data_dir", "handler", "crash_at"})
+NULLABLE_KEYS = frozenset(
+    {"snapshot_interval", "arrival", "data_dir", "handler", "crash_at", "token_file"}
+)
 
 #: The original plan's key names, so an old config file gets a useful hint instead of a shrug.
 ORIGINAL_KEYS = {
@@ -87,6 +89,7 @@ class ServerSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY
     handler: str | None = None
     grace: float = 10.0  # seconds in-flight work may take to finish on SIGINT/SIGTERM
+    token_file: str | None = None  # POST /jobs needs the token in this file (chmod 600)
 
 
 @dataclass
@@ -161,6 +164,12 @@ def _host(value: Any) -> str:
     return value.strip()
 
 
+def _path(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a file path; got {value!r}")
+    return value
+
+
 def _handler(value: Any) -> str | None:
     if value is None:
         return None
@@ -186,6 +195,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "port": lambda v: integer("", v, lo=0, hi=65535),
     "max_body_bytes": lambda v: integer("", v, lo=1024),
     "handler": _handler,
+    "token_file": lambda v: None if v is None else _path(v),
     "grace": _seconds,
     "duration": lambda v: _seconds(v, positive=True),
     "jobs": lambda v: integer("", v, lo=0, hi=10_000_000),

@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import Any
 
-from simqueue.cli.client import add_client_flags, resolve_url
+from simqueue.cli.client import add_client_flags, client_token, resolve_url
 from simqueue.cli.errors import CliError, ExitCode
 from simqueue.cli.help import Subparsers, add_command
 from simqueue.service.client import http_json
@@ -30,7 +30,8 @@ def add_parser(subparsers: Subparsers) -> None:
 def cmd_status(args: argparse.Namespace) -> int:
     """Ask the server for ``/status`` and print it."""
     url = resolve_url(args)
-    status, answer = http_json(url, "GET", "/status", timeout=args.timeout)
+    token = client_token(args)
+    status, answer = http_json(url, "GET", "/status", timeout=args.timeout, token=token)
     if status != 200 or not isinstance(answer, dict):
         raise CliError(f"{url}/status answered HTTP {status}", ExitCode.FAILURE)
     print(json.dumps(answer, indent=2) if args.json else format_status(answer))

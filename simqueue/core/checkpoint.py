@@ -2,9 +2,14 @@
 
 A queue keeps the newest two snapshots: the newest, and the previous one as the fallback should
 the newest turn out unreadable. Taking a snapshot writes it (:func:`snapshot.write_snapshot`),
-then prunes: snapshots older than the previous one, finished-jobs chunks neither lists, and WAL
-segments wholly covered by the *previous* snapshot. The file formats are in
-:mod:`simqueue.core.snapshot`.
+then prunes: snapshots older than the previous one, finished-jobs chunks (and their copies)
+neither lists, and WAL segments wholly covered by the *previous* snapshot. The file formats are
+in :mod:`simqueue.core.snapshot`.
+
+Consecutive snapshots list the same chunks, so a chunk is the one file whose damage could make
+both unreadable while the log they cover is gone: each chunk is therefore written twice (the
+chunk and its copy), read from the copy when the chunk is damaged or missing, and put back from
+the copy when recovery adopts a snapshot that needed it.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ class Checkpoints:
         keeps as the fallback."""
         if adopted is None:
             return cls(fs, snap_dir, [], [])
+        _repair_chunks(fs, snap_dir, adopted)
         kept = [s for s in snap.list_snapshots(fs, snap_dir)[::-1] if s[0] <= adopted.last_seq]
         return cls(fs, snap_dir, kept, list(adopted.chunks))
 
@@ -85,7 +91,8 @@ class Checkpoints:
         if len(keep) == 2:
             referenced |= self._chunks_listed_by(keep[0][1])
         for name in fs.listdir(self.snap_dir):
-            if _is_chunk(name) and name not in referenced:
+            chunk = name.removesuffix(snap.COPY_SUFFIX)
+            if _is_chunk(chunk) and chunk not in referenced:
                 fs.remove(os.path.join(self.snap_dir, name))
                 removed = True
         if removed:
@@ -104,6 +111,27 @@ class Checkpoints:
                 listed = set()
             self._chunks_of[path] = listed
         return listed
+
+
+def _repair_chunks(fs: FileSystem, snap_dir: str, adopted: snap.SnapshotState) -> None:
+    """Put back, durably, each chunk of ``adopted`` that was read from its copy, and each copy
+    that is missing (a chunk written by schema 1 has none)."""
+    repairs = list(adopted.repairs)
+    names = set(fs.listdir(snap_dir))
+    for meta in adopted.chunks:
+        path = os.path.join(snap_dir, meta["name"])
+        if meta["name"] + snap.COPY_SUFFIX not in names:
+            try:
+                data, _ = snap.read_chunk_file(fs, path, meta)
+            except CorruptSnapshotError:
+                continue  # read from its copy a moment ago: repaired below
+            repairs.append((path + snap.COPY_SUFFIX, data))
+    for path, data in repairs:
+        tmp = path + snap.TMP_SUFFIX
+        fs.write_file_durably(tmp, data)
+        fs.rename(tmp, path)
+    if repairs:
+        fs.fsync_dir(snap_dir)
 
 
 def _is_chunk(name: str) -> bool:

@@ -11,17 +11,29 @@ once their record's seq reaches ``due_seq`` or their clock reading reaches ``due
 ``always`` and ``never`` both are always reached (``0`` and infinity), so every operation
 commits; a group commit moves them to the end of its open window. An I/O error stops the queue
 (fail-stop): the policy raises what the queue's ``stop`` callback returns.
+
+Threads: the policy holds the queue's mutex (:attr:`CommitPolicy.mutex`); every public operation
+of the queue runs under it (:meth:`CommitPolicy.enter` / :meth:`CommitPolicy.leave`). Under
+``always`` a public operation does not hold it across its fsync: its commit only notes the seq
+it needs durable, and after releasing the mutex it waits in :meth:`CommitAlways.wait_durable`
+for an fsync that covers that seq, which many threads' records may share (group commit). One
+thread at a time writes and fsyncs (``sync_lock``, always taken before the mutex); the others
+append meanwhile. Anything that rolls or closes the current segment also holds ``sync_lock``.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from typing import ClassVar
 
 from simqueue.core.errors import StorageError
 from simqueue.core.options import QueueOptions
 from simqueue.core.wal import WALWriter
+
+#: Raises QueueStoppedError if the queue is stopped or closed (the queue's check).
+CheckOpen = Callable[[], None]
 
 #: The queue's fail-stop: records the OS error (the queue accepts no more work) and returns the
 #: StorageError to raise, given the error and what failed.
@@ -31,8 +43,11 @@ Stop = Callable[[OSError, str], StorageError]
 class CommitPolicy:
     """One queue's commit policy over its WAL writer. Subclasses decide :meth:`commit`."""
 
-    __slots__ = ("writer", "due_seq", "due_time", "unsynced_since", "_stop")
+    __slots__ = ("writer", "due_seq", "due_time", "unsynced_since", "_stop", "mutex", "sync_lock")
     name: ClassVar[str]
+    #: Whether a public operation waits for its fsync after the mutex (:meth:`enter`,
+    #: :meth:`leave`, :meth:`wait_durable`); if not, they are never called.
+    defers: ClassVar[bool] = False
 
     def __init__(self, writer: WALWriter, stop: Stop) -> None:
         self.writer = writer
@@ -41,6 +56,24 @@ class CommitPolicy:
         self.due_time = math.inf
         #: When the oldest record not yet fsynced was committed (group commit only), else None.
         self.unsynced_since: float | None = None
+        #: The queue's one mutex, held by every public operation of the queue (appending,
+        #: applying and committing included), so one thread at a time changes the log and the
+        #: table. Kept here, not on the queue, so the queue stays under 30 instance attributes.
+        self.mutex = threading.RLock()
+        #: Held by whoever writes and fsyncs outside the mutex, and by whatever rolls or closes
+        #: the current segment; taken before the mutex, never while holding it.
+        self.sync_lock = threading.Lock()
+
+    def enter(self) -> None:
+        """A public operation has taken the mutex."""
+
+    def leave(self) -> int:
+        """A public operation is about to release the mutex: the seq it must wait for with
+        :meth:`wait_durable` once released (0: none)."""
+        return 0
+
+    def wait_durable(self, seq: int) -> None:
+        """Outside the mutex: return once ``seq`` is acknowledged (nothing to do here)."""
 
     def commit(self, now: float) -> None:
         """After an operation appended its records (``now``: its clock reading)."""
@@ -76,14 +109,72 @@ class CommitPolicy:
 
 
 class CommitAlways(CommitPolicy):
-    __slots__ = ()
+    """``always``. Inside a public operation (``_depth > 0``) a commit is deferred to
+    :meth:`wait_durable`; a caller of the queue's unlocked forms (one thread owning the queue)
+    fsyncs in :meth:`commit` itself."""
+
+    __slots__ = ("_depth", "_want", "_check_open")
     name = "always"
+    defers = True
+
+    def __init__(self, writer: WALWriter, stop: Stop, check_open: CheckOpen) -> None:
+        super().__init__(writer, stop)
+        self._depth = 0  # nesting of public operations holding the mutex
+        self._want = 0  # the seq the outermost one must see durable before it returns
+        self._check_open = check_open
 
     def commit(self, now: float) -> None:
+        if self._depth:
+            self._want = self.writer.next_seq - 1
+            return
         try:
             self.writer.sync()
         except OSError as exc:
             raise self._stop(exc, "WAL write") from exc
+
+    def sync(self, what: str = "WAL fsync") -> None:
+        if self._depth:
+            self._want = self.writer.next_seq - 1
+            return
+        super().sync(what)
+
+    def enter(self) -> None:
+        self._depth += 1
+
+    def leave(self) -> int:
+        self._depth -= 1
+        if self._depth:
+            return 0
+        want, self._want = self._want, 0
+        return want if want > self.writer.durable_seq else 0
+
+    def wait_durable(self, seq: int) -> None:
+        """Group commit: one thread at a time writes the buffer (its records and everyone
+        else's) and fsyncs it outside the mutex; whoever finds its seq covered returns."""
+        w = self.writer
+        with self.sync_lock:
+            if w.durable_seq >= seq:
+                return  # an fsync that started after our append covered it
+            with self.mutex:
+                self._check_open()
+                try:
+                    handle = w._write_buffer()
+                except OSError as exc:
+                    raise self._stop(exc, "WAL write") from exc
+                upto = w.written_seq
+            try:
+                w.fs.fsync(handle)
+            except OSError as exc:
+                with self.mutex:
+                    raise self._stop(exc, "WAL write") from exc
+            with self.mutex:
+                if upto > w.durable_seq:
+                    w.durable_seq = upto
+                try:
+                    if handle is w._handle and handle.size >= w.segment_bytes:
+                        w.roll()
+                except OSError as exc:
+                    raise self._stop(exc, "WAL write") from exc
 
 
 class CommitNever(CommitPolicy):
@@ -143,11 +234,15 @@ class GroupCommit(CommitPolicy):
         return None if since is None else since + self.flush_interval
 
 
-def commit_policy(options: QueueOptions, writer: WALWriter, stop: Stop) -> CommitPolicy:
+def commit_policy(
+    options: QueueOptions, writer: WALWriter, stop: Stop, check_open: CheckOpen
+) -> CommitPolicy:
     """The policy ``options.fsync`` names."""
     if options.fsync == "batch":
         return GroupCommit(writer, stop, options.batch_size, options.flush_interval)
-    return CommitAlways(writer, stop) if options.fsync == "always" else CommitNever(writer, stop)
+    if options.fsync == "always":
+        return CommitAlways(writer, stop, check_open)
+    return CommitNever(writer, stop)
 
 
 __all__ = ["CommitAlways", "CommitNever", "CommitPolicy", "GroupCommit", "commit_policy"]

@@ -7,25 +7,67 @@ writer, the commit policy over it (:mod:`simqueue.core.commit`), the snapshots
 (:mod:`simqueue.core.checkpoint`) and the directory's lock. Its life has three states: accepting
 work; *stopped* by a storage error (fail-stop: it accepts no more work and says why, so it never
 retries its way into a false "success"); *closed* (synced, lock released) or abandoned.
+
+Threads: every public operation holds the queue's one re-entrant mutex (kept by the commit
+policy, :attr:`~simqueue.core.commit.CommitPolicy.mutex`) while it appends and applies, so
+records get consecutive seqs in the order their changes are applied and no reader sees a table
+mid-transition; under ``always`` it waits for its fsync after releasing it (:func:`operation`;
+docs/semantics.md, "Threads").
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Self
+from collections.abc import Callable, Iterator
+from typing import Concatenate, ParamSpec, Self, TypeVar
 
 from simqueue.core.clock import Clock, WallClock
 from simqueue.core.commit import commit_policy
 from simqueue.core.errors import QueueStoppedError, SimQueueError, StorageError
+from simqueue.core.jobs import JobInfo, JobRecord
 from simqueue.core.options import DEFAULT_SEGMENT_BYTES, QueueOptions
 from simqueue.core.recovery import RecoveryReport, recover, with_gc_paused
 from simqueue.core.storage import FileSystem
 from simqueue.core.table import JobTable
 
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T", bound="DurableTable")
+
+
+def operation(fn: Callable[Concatenate[T, P], R]) -> Callable[Concatenate[T, P], R]:
+    """Make ``fn`` a public operation: it runs under the queue's mutex, and under ``always`` it
+    returns once an fsync covers the records it appended, an fsync it waits for *after*
+    releasing the mutex (:meth:`~simqueue.core.commit.CommitPolicy.wait_durable`), so other
+    threads' records may join it."""
+
+    @functools.wraps(fn)
+    def run(self: T, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        c = self._committer
+        if not c.defers:
+            with c.mutex:
+                return fn(self, *args, **kwargs)
+        with c.mutex:
+            c.enter()
+            try:
+                out = fn(self, *args, **kwargs)
+            finally:
+                seq = c.leave()
+        if seq:
+            c.wait_durable(seq)
+        return out
+
+    return run
+
 
 class DurableTable(JobTable):
     """A job table over an open data directory: its log, snapshots, lock and lifecycle.
-    Create with :meth:`open`, which checks the options once (:class:`QueueOptions`)."""
+    Create with :meth:`open`, which checks the options once (:class:`QueueOptions`).
+
+    Safe to share between threads: every public operation and every read that walks the
+    table holds one re-entrant mutex. One data directory is open in one queue at a time (the
+    directory's lock file refuses a second)."""
 
     @classmethod
     def open(
@@ -95,7 +137,7 @@ class DurableTable(JobTable):
         self._checkpoints = recovered.checkpoints
         self._stopped: OSError | None = None  # the storage error that stopped the queue
         self._closed = False
-        self._committer = commit_policy(options, self.writer, self._fail_stop)
+        self._committer = commit_policy(options, self.writer, self._fail_stop, self._check_open)
 
     @property
     def fsync_policy(self) -> str:
@@ -141,27 +183,40 @@ class DurableTable(JobTable):
     # ------------------------------------------------------------------ committing
     def sync(self) -> int:
         """Write and fsync everything appended so far (a group commit). Returns durable_seq."""
+        c = self._committer
+        if c.defers:
+            self._sync()
+            return self.writer.durable_seq
+        with c.mutex:  # the short form of ``_sync`` (the simulation's flush timer calls this)
+            self._check_open()
+            c.sync()
+            return self.writer.durable_seq
+
+    @operation
+    def _sync(self) -> None:
         self._check_open()
         self._committer.sync()
-        return self.writer.durable_seq
 
     def flush(self) -> int:
         """Hand buffered records to the OS without fsync. Returns written_seq."""
-        self._check_open()
-        self._committer.flush()
-        return self.writer.written_seq
+        c = self._committer
+        with c.sync_lock, c.mutex:  # a flush may roll the segment
+            self._check_open()
+            c.flush()
+            return self.writer.written_seq
 
     def tick(self) -> bool:
         """For a ``batch`` queue: group-commit now if the flush interval has passed. Returns
         whether an fsync happened. Servers call this from a timer."""
-        self._check_open()
-        due = self._committer.sync_due_at
-        if due is None or self.writer.durable_seq == self.writer.next_seq - 1:
-            return False
-        if self.clock.now() >= due:
-            self.sync()
-            return True
-        return False
+        with self._committer.mutex:
+            self._check_open()
+            due = self._committer.sync_due_at
+            if due is None or self.writer.durable_seq == self.writer.next_seq - 1:
+                return False
+            if self.clock.now() < due:
+                return False
+        self.sync()
+        return True
 
     @property
     def sync_due_at(self) -> float | None:
@@ -181,6 +236,11 @@ class DurableTable(JobTable):
         written (temp, fsync, rename, directory fsync); only then snapshots older than the
         previous one, chunks nobody lists and WAL segments wholly covered by the *previous*
         snapshot are deleted, so an unreadable newest snapshot can still fall back."""
+        c = self._committer
+        with c.sync_lock, c.mutex:  # a snapshot rolls the segment
+            return self._snapshot()
+
+    def _snapshot(self) -> str:
         self._check_open()
         w = self.writer
         try:
@@ -226,20 +286,61 @@ class DurableTable(JobTable):
 
     def is_acknowledged(self, seq: int) -> bool:
         """Whether a record counts as acknowledged under this queue's fsync policy."""
-        return seq <= self._committer.acknowledged_seq()
+        with self._committer.mutex:
+            return seq <= self._committer.acknowledged_seq()
 
     @property
     def wal_bytes(self) -> int:
         """Bytes in the WAL segments still on disk (plus what is buffered)."""
-        return self.writer.bytes_on_disk()
+        with self._committer.mutex:
+            return self.writer.bytes_on_disk()
 
     @property
     def stopped(self) -> bool:
         return self._stopped is not None or self._closed
 
+    # ------------------------------------------------------------------ reading (locked)
+    def counts(self) -> dict[str, int]:
+        with self._committer.mutex:
+            return super().counts()
+
+    def pending_ids(self) -> list[str]:
+        with self._committer.mutex:
+            return super().pending_ids()
+
+    def in_flight_ids(self) -> list[str]:
+        with self._committer.mutex:
+            return super().in_flight_ids()
+
+    def job(self, job_id: str) -> JobInfo:
+        with self._committer.mutex:
+            return super().job(job_id)
+
+    def jobs_info(self) -> list[JobInfo]:
+        with self._committer.mutex:
+            return super().jobs_info()
+
+    def iter_jobs(self) -> Iterator[JobRecord]:
+        """Internal records of every job (read-only by convention), as of the call."""
+        with self._committer.mutex:
+            return iter(list(self._jobs.values()))
+
+    def next_deadline(self) -> float | None:
+        with self._committer.mutex:
+            return super().next_deadline()
+
+    def next_ready_at(self) -> float | None:
+        with self._committer.mutex:
+            return super().next_ready_at()
+
     # ------------------------------------------------------------------ shutting down
     def close(self) -> None:
         """Sync and release the directory. Safe to call twice."""
+        c = self._committer
+        with c.sync_lock, c.mutex:  # not while a group commit's fsync runs
+            self._close()
+
+    def _close(self) -> None:
         if self._closed:
             return
         try:
@@ -256,11 +357,13 @@ class DurableTable(JobTable):
     def abandon(self) -> None:
         """What ``kill -9`` does to this process: user-space WAL buffer lost, files closed,
         lock released. The object is unusable afterwards."""
-        if self._closed:
-            return
-        self.writer.abandon()
-        self._closed = True
-        self._lock.release()
+        c = self._committer
+        with c.sync_lock, c.mutex:
+            if self._closed:
+                return
+            self.writer.abandon()
+            self._closed = True
+            self._lock.release()
 
     def __enter__(self) -> Self:
         return self

@@ -27,7 +27,7 @@ from typing import Any
 
 from simqueue.core import checks
 from simqueue.core.clock import Clock
-from simqueue.core.durable import DurableTable
+from simqueue.core.durable import DurableTable, operation
 from simqueue.core.errors import DuplicateJobError, IllegalTransitionError, UnknownJobError
 from simqueue.core.jobs import (
     IN_FLIGHT,
@@ -58,32 +58,44 @@ class DurableQueue(DurableTable):
 
     The operations that change jobs are here; opening, committing, snapshots, the log's
     positions and closing are :class:`DurableTable`'s, the read API (``counts``,
-    ``pending_ids``, ``job``, ...) the job table's."""
+    ``pending_ids``, ``job``, ...) the job table's.
+
+    Safe to share between threads: every public operation runs under one re-entrant mutex
+    (:func:`~simqueue.core.durable.operation`), which costs one uncontended lock per call;
+    under ``always`` the fsync happens after the mutex is released and is shared by the
+    records other threads appended meanwhile (group commit). The ``*_unlocked`` forms skip the
+    mutex: for a single-threaded caller that owns the queue (the simulation). One data
+    directory is open in one queue at a time (a second open raises DataDirLockedError)."""
 
     def __init__(self, data_dir: str, options: QueueOptions, fs: FileSystem, clock: Clock) -> None:
         super().__init__(data_dir, options, fs, clock)
         self._retry = RetryRule(options.max_retry, options.backoff)
 
     # ------------------------------------------------------------------ enqueueing
+    @operation
     def enqueue(self, job: Job) -> int:
         """Add one job; returns its ENQUEUE record's seq. Durable as the fsync policy says:
         acknowledged once ``durable_seq >= seq`` (immediately under ``always``)."""
         self._check_open()
         return self._enqueue_encoded([self._encode_new(job)])
 
+    @operation
     def enqueue_many(self, jobs: Iterable[Job]) -> int:
         """Add jobs all-or-nothing: every job is checked before any is logged. Returns the seq
         of the last ENQUEUE record (one fsync covers them all under ``always``)."""
+        jobs = list(jobs)
         self._check_open()
         seen: set[str] = set()
         encoded = []
-        for job in list(jobs):
+        for job in jobs:
             encoded.append(self._encode_new(job, seen))
             seen.add(job.id)
         return self._enqueue_encoded(encoded)
 
+    @operation
     def enqueue_ids(self, ids: Iterable[str]) -> int:
         """Fast path for simulations: jobs with no payload and the default timeout."""
+        ids = list(ids)
         self._check_open()
         encoded: list[Encoded] = []
         for job_id in ids:
@@ -93,9 +105,15 @@ class DurableQueue(DurableTable):
             encoded.append((job_id, job_id.encode(), b"", None))
         return self._enqueue_encoded(encoded)
 
+    @operation
     def enqueue_new_id(self, job_id: str, id_bytes: bytes) -> int:
         """The simulation's fast path for one job it made up itself: a fresh, valid id, no
         payload, the default timeout. Returns the ENQUEUE record's seq."""
+        return self.enqueue_new_id_unlocked(job_id, id_bytes)
+
+    def enqueue_new_id_unlocked(self, job_id: str, id_bytes: bytes) -> int:
+        """:meth:`enqueue_new_id` without the mutex: for a single-threaded caller that owns the
+        queue (the simulation)."""
         if self._stopped is not None or self._closed:
             self._check_open()
         now = self.clock.now()
@@ -131,9 +149,10 @@ class DurableQueue(DurableTable):
         return seq
 
     # ------------------------------------------------------------------ dispatching
+    @operation
     def dispatch(self, worker: int) -> Job | None:
         """Hand the next ready job to ``worker`` (logged first); None if nothing is ready."""
-        out = self.dispatch_raw(worker)
+        out = self.dispatch_raw_unlocked(worker)
         if out is None:
             return None
         rec = self._in_flight[out[0]]  # just dispatched: in the small in-flight map
@@ -141,9 +160,15 @@ class DurableQueue(DurableTable):
             rec.id, decode_payload(rec.payload_raw), rec.timeout, rec.attempt, rec.deadline
         )
 
+    @operation
     def dispatch_raw(self, worker: int) -> tuple[str, int, float] | None:
         """Like :meth:`dispatch`, returning ``(job_id, attempt, deadline)`` without decoding
         the payload (the simulation's fast path)."""
+        return self.dispatch_raw_unlocked(worker)
+
+    def dispatch_raw_unlocked(self, worker: int) -> tuple[str, int, float] | None:
+        """:meth:`dispatch_raw` without the mutex: for a single-threaded caller that owns the
+        queue (the simulation)."""
         if self._stopped is not None or self._closed:
             self._check_open()
         now = self.clock.now()
@@ -179,8 +204,14 @@ class DurableQueue(DurableTable):
             return None
         return rec
 
+    @operation
     def complete(self, job_id: str, attempt: int) -> bool:
         """Record success of ``attempt``. False (and counted) if that attempt is stale."""
+        return self.complete_unlocked(job_id, attempt)
+
+    def complete_unlocked(self, job_id: str, attempt: int) -> bool:
+        """:meth:`complete` without the mutex: for a single-threaded caller that owns the queue
+        (the simulation)."""
         if self._stopped is not None or self._closed:
             self._check_open()
         # The small in-flight map, not the map of every job ever seen: it stays in the cache.
@@ -198,33 +229,40 @@ class DurableQueue(DurableTable):
             c.commit(now)
         return True
 
+    @operation
     def fail(self, job_id: str, attempt: int, reason: str = "failed") -> JobState | None:
         """Record failure of ``attempt``: PENDING again (after backoff) or DEAD once it was the
         last allowed attempt. Returns the new state, or None (counted) if the attempt is stale."""
+        return self.fail_unlocked(job_id, attempt, reason)
+
+    def fail_unlocked(self, job_id: str, attempt: int, reason: str = "failed") -> JobState | None:
+        """:meth:`fail` without the mutex: for a single-threaded caller that owns the queue
+        (the simulation)."""
         self._check_open()
         checks.choice("reason", reason, ("failed", "timeout"))
         rec = self._current(job_id, attempt)
         if rec is None:
             self.stale_results += 1
             return None
-        if reason == "timeout":
-            self.timeouts += 1
-        else:
-            self.failures += 1
         now = self.clock.now()
         state = self._retry.end_attempt(self, self.writer, rec, reason, now)
         self._committer.commit(now)
         return state
 
+    @operation
     def timeout_attempt(self, job_id: str, attempt: int) -> JobState | None:
         """Time out one attempt if it is still current (the simulation's deadline timer).
         Returns the new state, or None if the attempt already ended (not a stale result)."""
+        return self.timeout_attempt_unlocked(job_id, attempt)
+
+    def timeout_attempt_unlocked(self, job_id: str, attempt: int) -> JobState | None:
+        """:meth:`timeout_attempt` without the mutex: for a single-threaded caller that owns
+        the queue (the simulation)."""
         if self._stopped is not None or self._closed:
             self._check_open()
         rec = self._in_flight.get(job_id)
         if rec is None or rec.attempt != attempt:
             return None
-        self.timeouts += 1
         now = self.clock.now()
         state = self._retry.end_attempt(self, self.writer, rec, "timeout", now)
         c = self._committer
@@ -232,6 +270,7 @@ class DurableQueue(DurableTable):
             c.commit(now)
         return state
 
+    @operation
     def expire(self) -> list[str]:
         """Time out every in-flight attempt whose deadline has passed, earliest deadline first;
         returns their ids. (A scan of the in-flight set, which is bounded by the workers.)"""
@@ -242,7 +281,6 @@ class DurableQueue(DurableTable):
             (r for r in self._in_flight.values() if r.deadline <= now), key=lambda r: r.deadline
         )
         for rec in due:
-            self.timeouts += 1
             self._retry.end_attempt(self, self.writer, rec, "timeout", now)
         if due:
             self._committer.commit(now)

@@ -128,6 +128,7 @@ class _LogTally:
         self.torn_segment: str | None = None
         self.salvage_offset: int | None = None
         self.salvaged = 0
+        self.end: tuple[int, str, int] | None = None  # (next seq, path, offset) the log ends at
 
 
 def recover(
@@ -188,9 +189,12 @@ def _recover_locked(
     segments = wal.list_segments(fs, wal_dir)
     _check_log_reaches_snapshot(segments, state, skipped, snap_dir)
     tally = _replay_log(table, fs, wal_dir, segments, last_snap_seq, options.salvage)
+    if not options.salvage:
+        _check_log_reaches_past_snapshot(tally, state)
     rule = RetryRule(options.max_retry, options.backoff)
     writer = wal.WALWriter(fs, wal_dir, tally.last_seq + 1, options.segment_bytes, tally.kept)
     try:
+        _make_entries_durable(fs, wal_dir, snap_dir)
         _start_appending(writer, fs, tally.kept)
         interrupted = rule.interrupt_in_flight(table, writer, clock.now())
         writer.sync()
@@ -230,12 +234,17 @@ def _check_log_reaches_snapshot(
     are all unreadable needs a log to recover from."""
     last_snap_seq = state.last_seq if state is not None else 0
     if segments and segments[0][0] > last_snap_seq + 1:
-        where = f"snapshot {os.path.basename(state.path)}" if state else "no snapshot"
+        if state is not None:
+            where = (
+                f"snapshot {os.path.basename(state.path)} covers only through seq {state.last_seq}"
+            )
+        else:
+            where = "no snapshot is readable" if skipped else "there is no snapshot"
         raise CorruptWALError(
             segments[0][1],
             0,
-            f"log starts at seq {segments[0][0]} but {where} covers only through seq "
-            f"{last_snap_seq}: records {last_snap_seq + 1}..{segments[0][0] - 1} are missing"
+            f"log starts at seq {segments[0][0]} but {where}: "
+            f"records {last_snap_seq + 1}..{segments[0][0] - 1} are missing"
             + (f" ({'; '.join(skipped)})" if skipped else ""),
         )
     if not segments and skipped:
@@ -277,7 +286,26 @@ def _replay_log(
         if scan.last_seq:
             tally.last_seq = max(tally.last_seq, scan.last_seq)
         expect = scan.expect_seq
+        tally.end = (expect if expect is not None else first_seq, path, scan.end)
     return tally
+
+
+def _check_log_reaches_past_snapshot(tally: _LogTally, state: snap.SnapshotState | None) -> None:
+    """A snapshot is written after the log is synced through its seq and rolled to a new
+    segment, so a log reaches past the newest snapshot: one that ends before it lost its newest
+    segment(s), and with them whatever they held after the snapshot. (A snapshot with no log
+    at all is a state to start from: the log goes on at the seq after it.)"""
+    if state is None or tally.end is None:
+        return
+    name = os.path.basename(state.path)
+    next_seq, path, offset = tally.end
+    if next_seq <= state.last_seq:
+        raise CorruptWALError(
+            path,
+            offset,
+            f"the log ends at seq {next_seq - 1} but snapshot {name} covers through seq "
+            f"{state.last_seq}: the newest segment(s) are missing",
+        )
 
 
 def _settle_segment_end(
@@ -308,6 +336,21 @@ def _settle_segment_end(
             fs.fsync(handle)
         finally:
             fs.close(handle)
+
+
+def _make_entries_durable(fs: FileSystem, wal_dir: str, snap_dir: str) -> None:
+    """Fsync the directories whose entries recovery relies on, before anything is appended.
+
+    A process killed inside a segment roll can leave a new segment whose directory entry never
+    became durable; recovery reuses such a segment as the empty last one, and what is then
+    acknowledged into it would vanish with the entry at a power cut. The same holds for the
+    adopted snapshot's entry, for ``wal/`` and ``snapshots/`` in the data directory, and for the
+    data directory's own entry in its parent (a process killed right after creating it)."""
+    data_dir = os.path.dirname(os.path.abspath(wal_dir))
+    fs.fsync_dir(wal_dir)
+    fs.fsync_dir(snap_dir)
+    fs.fsync_dir(data_dir)
+    fs.fsync_dir(os.path.dirname(data_dir))
 
 
 def _start_appending(writer: wal.WALWriter, fs: FileSystem, kept: list[tuple[int, str]]) -> None:

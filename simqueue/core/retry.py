@@ -44,7 +44,6 @@ class RetryRule:
         recs = sorted(table._in_flight.values(), key=lambda r: (r.deadline, r.id))
         for rec in recs:
             self.end_attempt(table, writer, rec, "interrupted", now)
-        table.interruptions += len(recs)
         return len(recs)
 
 

@@ -7,6 +7,8 @@ Layout in ``DIR/snapshots/``::
                                 then in flight) as packed rows (struct, see ``_ROW``)
     done-<last_seq:020d>.jobs   header line + packed rows (struct, see ``_ROW``): jobs that
                                 finished (COMPLETED or DEAD) since the previous snapshot
+    done-<last_seq:020d>.jobs.copy   the same bytes: consecutive snapshots share chunks, so
+                                a chunk is read from its copy when damaged or missing
 
 Finished jobs never change again, so each snapshot writes only the jobs that finished since the
 previous one into a new immutable *chunk* and lists every chunk it relies on (name, size, CRC,
@@ -17,9 +19,10 @@ once every few snapshots), and a snapshot lists at most ``MERGE_FANIN - 1`` chun
 A snapshot's cost therefore grows with the live jobs and the recent work, not with everything
 the queue has ever done.
 
-Header line of both kinds: ``SQSNAP <schema> <last_seq> <body_bytes> <crc32 hex>\\n`` (``SQDONE``
-for chunks). Writing follows SQLite's and etcd's rule: temp file, fsync, rename, fsync the
-directory. Nothing here is ever unpickled or evaluated: JSON and struct only.
+Both kinds start with a header line (``SQSNAP``, ``SQDONE`` for chunks) that carries the
+schema, ``last_seq``, the body's size and CRC, and its own CRC (:mod:`simqueue.core.snapframe`).
+Writing follows SQLite's and etcd's rule: temp file, fsync, rename, fsync the directory.
+Nothing here is ever unpickled or evaluated: JSON and struct only.
 """
 
 from __future__ import annotations
@@ -35,13 +38,17 @@ from typing import Any
 
 from simqueue.core.errors import CorruptSnapshotError
 from simqueue.core.jobs import COMPLETED, DEAD, IN_FLIGHT, PENDING, JobRecord, JobState
+from simqueue.core.snapframe import SCHEMA_VERSION, NewerSchemaError
+from simqueue.core.snapframe import frame as _frame
+from simqueue.core.snapframe import unframe as _unframe
 from simqueue.core.storage import FileSystem
 
-SCHEMA_VERSION = 1
 MERGE_FANIN = 16
 SNAP_PREFIX, SNAP_SUFFIX = "snap-", ".snap"
 CHUNK_PREFIX, CHUNK_SUFFIX = "done-", ".jobs"
 TMP_SUFFIX = ".tmp"
+#: A chunk's copy: ``done-<last_seq>.jobs.copy``, the same bytes.
+COPY_SUFFIX = ".copy"
 
 _STATE_CODE = {PENDING: 0, IN_FLIGHT: 1, COMPLETED: 2, DEAD: 3}
 _CODE_STATE: dict[int, JobState] = {v: k for k, v in _STATE_CODE.items()}
@@ -152,42 +159,6 @@ def snapshot_chunk_names(fs: FileSystem, path: str) -> set[str]:
         raise CorruptSnapshotError(path, f"unreadable body: {exc}") from None
 
 
-def _frame(magic: str, last_seq: int, body: bytes, crc: int | None = None) -> bytes:
-    if crc is None:
-        crc = zlib.crc32(body)
-    head = f"{magic} {SCHEMA_VERSION} {last_seq} {len(body)} {crc:08x}\n"
-    return head.encode() + body
-
-
-def _unframe(path: str, data: bytes, magic: str) -> tuple[int, bytes, int]:
-    """Check a header line and checksum; return (last_seq, body, crc)."""
-    nl = data.find(b"\n", 0, 200)
-    if nl < 0:
-        raise CorruptSnapshotError(path, "missing header line (file cut short?)")
-    parts = data[:nl].decode("ascii", "replace").split(" ")
-    if len(parts) != 5 or parts[0] != magic:
-        raise CorruptSnapshotError(path, f"bad header {data[:nl][:60]!r}")
-    try:
-        schema, last_seq, size, crc = int(parts[1]), int(parts[2]), int(parts[3]), int(parts[4], 16)
-    except ValueError:
-        raise CorruptSnapshotError(path, f"bad header {data[:nl][:60]!r}") from None
-    if schema > SCHEMA_VERSION:
-        raise NewerSchemaError(
-            path,
-            f"written with schema version {schema}; this simqueue reads up to {SCHEMA_VERSION}",
-        )
-    body = data[nl + 1 :]
-    if len(body) != size:
-        raise CorruptSnapshotError(path, f"body is {len(body)} bytes, header says {size}")
-    if zlib.crc32(body) != crc:
-        raise CorruptSnapshotError(path, "checksum mismatch")
-    return last_seq, body, crc
-
-
-class NewerSchemaError(CorruptSnapshotError):
-    """A snapshot from a newer simqueue. Never fall back past it: that could lose its data."""
-
-
 @dataclass
 class SnapshotState:
     """What a snapshot holds, ready for the store to adopt."""
@@ -200,27 +171,38 @@ class SnapshotState:
     counters: dict[str, int]
     path: str = ""
     skipped: list[str] = field(default_factory=list)
+    #: (chunk path, its good bytes) for each chunk read from its copy: damaged or missing.
+    repairs: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 def write_chunk(
     fs: FileSystem, snap_dir: str, last_seq: int, body: bytes, level: int = 0
 ) -> dict[str, Any]:
-    """Write a finished-jobs chunk atomically (minus the directory fsync, done by the caller).
-    Its ``crc`` in the snapshot's list is the body's, the one its header line carries too."""
+    """Write a finished-jobs chunk and its copy atomically (minus the directory fsync, done by
+    the caller). Its ``crc`` in the snapshot's list is the body's, the one its header line
+    carries too."""
     name = chunk_name(last_seq)
     path = os.path.join(snap_dir, name)
     crc = zlib.crc32(body)
     data = _frame("SQDONE", last_seq, body, crc)
-    tmp = path + TMP_SUFFIX
-    fs.write_file_durably(tmp, data)
-    fs.rename(tmp, path)
+    for target in (path, path + COPY_SUFFIX):
+        tmp = target + TMP_SUFFIX
+        fs.write_file_durably(tmp, data)
+        fs.rename(tmp, target)
     return {"name": name, "bytes": len(data), "crc": crc, "level": level}
 
 
 _CHUNK_NAME = re.compile(r"^" + re.escape(CHUNK_PREFIX) + r"\d{20}" + re.escape(CHUNK_SUFFIX) + "$")
 
 
-def read_chunk_body(fs: FileSystem, snap_dir: str, meta: dict[str, Any]) -> bytes:
+def read_chunk_body(
+    fs: FileSystem,
+    snap_dir: str,
+    meta: dict[str, Any],
+    repairs: list[tuple[str, bytes]] | None = None,
+) -> bytes:
+    """The body of a chunk a snapshot lists, from the chunk or, if that is damaged or missing,
+    from its copy (then ``(chunk path, good bytes)`` is added to ``repairs``)."""
     name = meta["name"]
     # A snapshot names files to read: only a chunk name of our own shape may become a path, so a
     # damaged or hostile snapshot cannot point the reader at a directory or outside snap_dir.
@@ -228,19 +210,37 @@ def read_chunk_body(fs: FileSystem, snap_dir: str, meta: dict[str, Any]) -> byte
         raise CorruptSnapshotError(snap_dir, f"snapshot lists a chunk with a bad name {name!r:.60}")
     path = os.path.join(snap_dir, name)
     try:
+        return read_chunk_file(fs, path, meta)[1]
+    except CorruptSnapshotError as exc:
+        try:
+            data, body = read_chunk_file(fs, path + COPY_SUFFIX, meta)
+        except CorruptSnapshotError as copy_exc:
+            raise CorruptSnapshotError(path, f"{exc.reason}; its copy: {copy_exc.reason}") from None
+    if repairs is not None:
+        repairs.append((path, data))
+    return body
+
+
+def read_chunk_file(fs: FileSystem, path: str, meta: dict[str, Any]) -> tuple[bytes, bytes]:
+    """(file bytes, body) of one copy of a chunk, checked against the snapshot's listing."""
+    try:
         data = fs.read_bytes(path)
     except FileNotFoundError:
         raise CorruptSnapshotError(
             path, "finished-jobs chunk listed by the snapshot is missing"
         ) from None
     # A snapshot lists the chunk body's CRC or, in schema 1 also, the whole file's: either way
-    # the chunk must be the very one the snapshot was written with.
-    _, body, crc = _unframe(path, data, "SQDONE")
+    # the chunk must be the very one the snapshot was written with. A chunk never claims a
+    # newer schema than the snapshot listing it: that is damage too.
+    try:
+        _, body, crc = _unframe(path, data, "SQDONE")
+    except NewerSchemaError as exc:
+        raise CorruptSnapshotError(path, exc.reason) from None
     if len(data) != meta["bytes"] or meta["crc"] not in (crc, zlib.crc32(data)):
         raise CorruptSnapshotError(
             path, "finished-jobs chunk does not match the snapshot's checksum"
         )
-    return body
+    return data, body
 
 
 def write_snapshot(
@@ -309,8 +309,9 @@ def read_snapshot(fs: FileSystem, snap_dir: str, path: str) -> SnapshotState:
             raise ValueError(f"{len(live)} live jobs where the snapshot lists {doc['live']}")
         chunks = doc["chunks"]
         finished: list[JobRecord] = []
+        repairs: list[tuple[str, bytes]] = []
         for meta in chunks:
-            cbody = read_chunk_body(fs, snap_dir, meta)
+            cbody = read_chunk_body(fs, snap_dir, meta, repairs)
             if cbody:
                 finished.extend(decode_jobs(os.path.join(snap_dir, meta["name"]), cbody))
         if doc["last_seq"] != last_seq:
@@ -341,6 +342,7 @@ def read_snapshot(fs: FileSystem, snap_dir: str, path: str) -> SnapshotState:
         chunks=chunks,
         counters=counters,
         path=path,
+        repairs=repairs,
     )
 
 
@@ -355,6 +357,8 @@ def load_newest(fs: FileSystem, snap_dir: str) -> tuple[SnapshotState | None, li
         except NewerSchemaError:
             raise
         except CorruptSnapshotError as exc:
+            if exc.path != path:  # one of its chunks: say which snapshot needed it
+                exc = CorruptSnapshotError(path, f"chunk {exc.path}: {exc.reason}")
             skipped.append(str(exc))
             continue
         state.skipped = skipped

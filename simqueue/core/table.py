@@ -22,7 +22,11 @@ from simqueue.core.snapshot import SnapshotState
 
 
 class JobTable:
-    """Jobs by id, the pending order, the in-flight set, and the counters snapshots keep."""
+    """Jobs by id, the pending order, the in-flight set, and the counters snapshots keep.
+
+    Every counter but ``stale_results`` and ``snapshots_taken`` is counted by the effects, so it
+    follows from the snapshot and the log; a stale result writes no record, so after a crash
+    only those up to the adopted snapshot are known."""
 
     def __init__(self) -> None:
         self._jobs: dict[str, JobRecord] = {}
@@ -81,6 +85,9 @@ class JobTable:
     def _on_retry(self, rec: JobRecord, t: float, seq: int, ready_at: float, reason: str) -> None:
         del self._in_flight[rec.id]
         rec.reason = reason
+        # The counters follow the records (RETRY and DEAD carry the reason), so replay rebuilds
+        # them: the live operations count nothing themselves.
+        self._count_end(reason)
         rec.state = PENDING
         rec.ready_at = ready_at
         rec.ready_seq = seq
@@ -90,9 +97,19 @@ class JobTable:
         else:
             self._ready[rec.id] = rec
 
+    def _count_end(self, reason: str) -> None:
+        """Count an attempt that did not succeed, by the reason its RETRY or DEAD record carries."""
+        if reason == "timeout":
+            self.timeouts += 1
+        elif reason == "interrupted":
+            self.interruptions += 1
+        else:
+            self.failures += 1
+
     def _on_dead(self, rec: JobRecord, t: float, reason: str) -> None:
         del self._in_flight[rec.id]
         rec.reason = reason
+        self._count_end(reason)
         rec.state = DEAD
         rec.finished_at = t
         self._n_dead += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -22,17 +23,33 @@ class ServerUnavailableError(ClientError):
     """Nothing answered at the URL (refused, timed out, unreachable)."""
 
 
+class BadUrlError(ClientError):
+    """The server URL cannot be parsed (a usage error)."""
+
+
 class BadAnswerError(ClientError):
     """The server answered with a body that is not JSON."""
 
 
 def http_json(
-    url: str, method: str, path: str, body: bytes | None = None, timeout: float = 120.0
+    url: str,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    timeout: float = 120.0,
+    token: str | None = None,
 ) -> tuple[int, Any]:
-    """One request; returns (status, decoded JSON or None for an empty body)."""
-    req = urllib.request.Request(url + path, data=body, method=method)
+    """One request (``token``: sent as ``Authorization: Bearer``); returns (status, decoded JSON
+    or None for an empty body). A URL that cannot be parsed raises :class:`BadUrlError`."""
+    try:
+        req = urllib.request.Request(url + path, data=body, method=method)
+        urllib.parse.urlsplit(req.full_url).port  # noqa: B018 - raises on a bad port or bracket
+    except ValueError as exc:
+        raise BadUrlError(f"bad server URL {url!r}: {exc}") from None
     if body is not None:
         req.add_header("Content-Type", "application/json")
+    if token is not None:
+        req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             status, raw = resp.status, resp.read()
@@ -43,6 +60,8 @@ def http_json(
         raise ServerUnavailableError(
             f"no simqueue server at {url} ({_reason(reason)}); start one with `simqueue run`"
         ) from None
+    except ValueError as exc:  # what urllib finds wrong with the URL only when it connects
+        raise BadUrlError(f"bad server URL {url!r}: {exc}") from None
     except (ConnectionError, TimeoutError, OSError) as exc:
         raise ServerUnavailableError(
             f"no answer from the simqueue server at {url} ({_reason(exc)})"

@@ -1,9 +1,11 @@
 """The HTTP API: ``POST /jobs``, ``GET /jobs/<id>``, ``GET /status``, ``GET /metrics``.
 
 Every answer is JSON (except the Prometheus text of ``/metrics``); every error is JSON with a 4xx
-status, or 500 for a bug, and the connection survives it. Request bodies have a size limit and a
-time limit; nothing from a request ever becomes a file path. The operations themselves belong to
-the :class:`Api` the server passes in.
+status, or 500 for a bug, and the connection survives it. Request bodies have a size limit, a
+shared memory budget and a time limit; connections are bounded and each request has a deadline
+(:mod:`simqueue.service.connections`); ``Host``, ``Origin``, the content type and the token are
+checked first (:mod:`simqueue.service.guard`). Nothing from a request ever becomes a file path.
+The operations themselves belong to the :class:`Api` the server passes in.
 """
 
 from __future__ import annotations
@@ -13,12 +15,21 @@ import json
 import logging
 import socket
 import time
+from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from simqueue.core.jobs import Job
+from simqueue.service.connections import (
+    REQUEST_DEADLINE,
+    BodyBudget,
+    Connections,
+    connection_limit,
+    refuse,
+)
+from simqueue.service.guard import Guard
 from simqueue.service.jobfile import JobFileError, parse_jobs_text
 from simqueue.service.metrics import CONTENT_TYPE, Metrics
 
@@ -46,6 +57,7 @@ class Api(Protocol):
     access_log: bool
     max_body_bytes: int
     metrics: Metrics
+    token: str | None
 
     def enqueue(self, jobs: list[Job]) -> dict[str, Any]: ...
 
@@ -61,12 +73,33 @@ class ApiServer(ThreadingHTTPServer):
     block_on_close = True
     allow_reuse_address = True
     request_queue_size = 128  # listen backlog: socketserver's 5 resets bursts of clients
+    request_deadline = REQUEST_DEADLINE  # seconds for a request to arrive, however it trickles
 
     def __init__(self, address: tuple[str, int], app: Api) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.app = app
+        self.connections = Connections(connection_limit(), self.request_deadline)
+        self.bodies = BodyBudget(2 * app.max_body_bytes)
         super().__init__(address, RequestHandler)
+        self.guard = Guard(address[0], self.server_address[1], app.token)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """One thread per connection, up to the limit; past it a 503 and the connection closed."""
+        if self.connections.admit(request):
+            super().process_request(request, client_address)
+            return
+        limit = self.connections.limit
+        refuse(request, f"too many connections (at most {limit}); retry later")
+        self.shutdown_request(request)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.connections.release(request)
+        super().shutdown_request(request)
+
+    def service_actions(self) -> None:
+        """Between accepts (every poll interval): cut requests past their deadline."""
+        self.connections.sweep()
 
 
 class RequestHandler(BaseHTTPRequestHandler):
@@ -77,6 +110,16 @@ class RequestHandler(BaseHTTPRequestHandler):
     error_content_type = "application/json"
 
     # -- plumbing -----------------------------------------------------------------------------
+    def handle_one_request(self) -> None:
+        """One request, under the connection's deadline (none once the server is closing)."""
+        if not self.server.connections.waiting(self.connection):
+            self.close_connection = True
+            return
+        try:
+            super().handle_one_request()
+        except OSError:  # the client went away, or its connection was cut at the deadline
+            self.close_connection = True
+
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.app.access_log:
             access_logger.info("%s %s", self.address_string(), format % args)
@@ -114,6 +157,10 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _route(self, method: str) -> None:
         """Answer one request; every failure becomes a JSON error answer."""
         try:
+            refusal = self.server.guard.check_origin(self.headers)
+            if refusal is not None:
+                self._drop_body()
+                raise ApiError(*refusal)
             self._answer(method, urlsplit(self.path).path)
         except ApiError as exc:
             headers = {"Allow": exc.extra.pop("allow")} if "allow" in exc.extra else None
@@ -136,8 +183,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         if path == "/jobs":
             if method != "POST":
                 raise ApiError(405, f"{method} /jobs is not allowed; use POST", allow="POST")
-            self._send_json(200, app.enqueue(self._read_jobs()))
-        elif path.startswith("/jobs/"):
+            self._post_jobs()
+            return
+        self.server.connections.answering(self.connection)
+        if path.startswith("/jobs/"):
             if method != "GET":
                 raise ApiError(405, f"{method} {path} is not allowed; use GET", allow="GET")
             job_id = unquote(path[len("/jobs/") :], errors="strict")
@@ -159,7 +208,15 @@ class RequestHandler(BaseHTTPRequestHandler):
             raise ApiError(405, f"{method} {path} is not allowed; use GET", allow="GET")
 
     # -- the request body ---------------------------------------------------------------------
-    def _read_jobs(self) -> list[Job]:
+    def _post_jobs(self) -> None:
+        """``POST /jobs``: the token and content type, the body within the size limit and the
+        shared budget, then the enqueue (which answers once the jobs are durable)."""
+        refusal = self.server.guard.check_write(self.headers)
+        if refusal is not None:
+            self._drop_body()
+            headers = {"WWW-Authenticate": "Bearer"} if refusal[0] == 401 else None
+            self._send_json(refusal[0], {"error": refusal[1], "status": refusal[0]}, headers)
+            return
         length = self._body_length()
         limit = self.server.app.max_body_bytes
         if length > limit:
@@ -170,6 +227,38 @@ class RequestHandler(BaseHTTPRequestHandler):
                 "(max_body_bytes): send the jobs in smaller batches",
                 max_body_bytes=limit,
             )
+        with self._reserved(length):
+            jobs = self._read_jobs(length)
+            self.server.connections.answering(self.connection)
+            answer = self.server.app.enqueue(jobs)
+        self._send_json(200, answer)
+
+    @contextlib.contextmanager
+    def _reserved(self, length: int) -> Iterator[None]:
+        """``length`` bytes of the shared body budget while the body is read and enqueued."""
+        bodies = self.server.bodies
+        if not bodies.take(length):
+            self._discard(length)
+            raise ApiError(
+                503,
+                f"request bodies of {bodies.used} bytes are being processed (at most "
+                f"{bodies.limit} at once); retry shortly",
+            )
+        try:
+            yield
+        finally:
+            bodies.give(length)
+
+    def _drop_body(self) -> None:
+        """A refused request's body (if it says how long it is) is read and dropped briefly,
+        and the connection closes."""
+        self.close_connection = True
+        with contextlib.suppress(ValueError):
+            length = int(self.headers.get("Content-Length") or 0)
+            if 0 < length <= self.server.app.max_body_bytes:
+                self._discard(length)
+
+    def _read_jobs(self, length: int) -> list[Job]:
         try:
             body = self.rfile.read(length)
         except TimeoutError:  # headers, then silence: answer and free this thread

@@ -35,7 +35,7 @@ def non_loopback_warning(host: str) -> str | None:
         return None
     return (
         f"warning: binding to {host}: the API has no authentication; anyone who can reach this "
-        "address can enqueue jobs and read their payloads"
+        "address can read job payloads (and, without --token-file, enqueue jobs)"
     )
 
 
@@ -45,7 +45,10 @@ def write_server_file(data_dir: str, url: str, host: str, port: int, started_at:
     info = {"url": url, "host": host, "port": port, "pid": os.getpid(), "started_at": started_at}
     path = os.path.join(data_dir, SERVER_FILE)
     tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(fd, "w", encoding="utf-8") as fh:
         json.dump(info, fh)
         fh.write("\n")
     os.replace(tmp, path)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from simqueue.core.clock import WallClock
-from simqueue.core.errors import DuplicateJobError, SimQueueError, UnknownJobError
+from simqueue.core.errors import DuplicateJobError, SimQueueError
 from simqueue.core.jobs import Job
 from simqueue.core.queue import DurableQueue
 from simqueue.service.http_api import ApiError, ApiServer, access_logger
@@ -44,13 +44,13 @@ from simqueue.service.network import (
     remove_server_file,
     write_server_file,
 )
+from simqueue.service.reads import job_answer, status_answer
 from simqueue.service.shared import NotAccepting, SharedQueue
 from simqueue.service.work import (
     Handler,
     HandlerWork,
     SimulatedWork,
     Work,
-    handler_name,
     load_handler,
 )
 from simqueue.sim.config import Config
@@ -86,6 +86,7 @@ class Server:
         max_body_bytes: int = DEFAULT_MAX_BODY,
         grace: float = 10.0,
         access_log: bool = False,
+        token: str | None = None,
     ) -> None:
         self.data_dir = os.fspath(data_dir)
         self.config = config or Config()
@@ -95,6 +96,7 @@ class Server:
         self.max_body_bytes = max_body_bytes
         self.grace = grace
         self.access_log = access_log
+        self.token = token  # POST /jobs needs it (Authorization: Bearer), if set
         self.metrics = Metrics()
         self.port = 0
         self.started_at = 0.0
@@ -202,7 +204,7 @@ class Server:
         def run() -> None:
             try:
                 target()
-            except Exception as exc:  # a storage error, or a bug: stop rather than limp on
+            except BaseException as exc:  # a storage error, or a bug: stop rather than limp on
                 self._fail(exc)
 
         return threading.Thread(target=run, name=name, daemon=True)
@@ -272,7 +274,8 @@ class Server:
         self._stopped = True
         self._stop_requested.set()
         shared = run.shared
-        run.httpd.shutdown()  # no new requests; requests being served finish below
+        run.httpd.shutdown()  # no new requests; requests being answered finish below
+        run.httpd.connections.close_idle()  # idle and slow clients are cut now
         run.httpd.server_close()
         with shared.lock:
             shared.dispatching = False
@@ -332,42 +335,14 @@ class Server:
         return {"accepted": len(jobs), "last_seq": seq, "durable_seq": durable}
 
     def status(self) -> dict[str, Any]:
-        """Counts, sequence numbers, config and the last recovery report, as plain JSON values."""
-        shared = self.running.shared
-        with shared.lock:
-            queue = shared.status(self.config.workers)
-            stopping = not shared.dispatching
-        out: dict[str, Any] = {
-            "url": self.url,
-            "pid": os.getpid(),
-            "data_dir": os.path.abspath(self.data_dir),
-            "uptime_seconds": time.time() - self.started_at,
-            "ready_seconds": self.ready_seconds,
-            "stopping": stopping,
-            **queue,
-            "config": dict(self.config.to_dict(), durability="real"),
-            "server": {
-                "host": self.host,
-                "port": self.port,
-                "max_body_bytes": self.max_body_bytes,
-                "handler": handler_name(self.handler),
-            },
-            "recovery": None,
-            "fatal": None if self.fatal is None else str(self.fatal),
-        }
-        report = shared.q.recovery
-        if report is not None:
-            out["recovery"] = dict(report.as_dict(), description=report.describe())
-        return out
+        """Counts, sequence numbers, config and the last recovery report, as plain JSON values,
+        once what they say is durable (``durable`` says whether it is)."""
+        return status_answer(self)
 
     def job(self, job_id: str) -> dict[str, Any]:
-        """One job's record as JSON values; 404 if the queue does not know the id."""
-        shared = self.running.shared
-        with shared.lock:
-            try:
-                return shared.q.job(job_id).as_dict()
-            except UnknownJobError as exc:
-                raise ApiError(404, str(exc), job_id=job_id) from None
+        """One job's record as JSON values, once durable (``durable``: false under
+        ``fsync="never"``); 404 if the queue does not know the id."""
+        return job_answer(self, job_id)
 
 
 def _locked_gauges(shared: SharedQueue) -> dict[str, Any]:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from simqueue.core.jobs import DEAD, Job
 from simqueue.core.queue import DurableQueue
 from simqueue.service.metrics import Metrics
 from simqueue.service.work import Outcome
+
+T = TypeVar("T")
 
 
 class NotAccepting(Exception):
@@ -82,6 +84,19 @@ class SharedQueue:
                 raise NotAccepting("the queue stopped before the jobs became durable")
             self.durable.wait(1.0)
         return seq, q.durable_seq
+
+    def read_durably(self, read: Callable[[], T], stopped: Callable[[], bool]) -> tuple[T, bool]:
+        """``read()``, then wait for the fsync that makes every record written before it durable
+        (the next group commit under ``batch``), so what it says survives a crash. Returns the
+        value and whether it is durable: False under ``fsync="never"`` (nothing waits for a
+        sync there) or if the queue stopped first."""
+        q = self.q
+        value, seq = read(), q.last_seq
+        while q.durable_seq < seq:
+            if q.fsync_policy == "never" or stopped() or q.stopped:
+                return value, False
+            self.durable.wait(1.0)
+        return value, True
 
     def report(self, job: Job, outcome: Outcome) -> None:
         """Apply one attempt's result (fenced and counted as stale if the attempt is not the

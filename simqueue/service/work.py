@@ -5,7 +5,8 @@ seeded RNG streams, so one seed gives one sequence of draws) and returns an :dat
 the worker runs outside the lock. The attempt returns its :data:`Outcome`.
 
 * :class:`HandlerWork` calls a ``module:function`` (see :func:`load_handler`) with the
-  :class:`~simqueue.core.jobs.Job`; raising is failure.
+  :class:`~simqueue.core.jobs.Job`; raising anything (``SystemExit`` and ``KeyboardInterrupt``
+  included) is failure, logged at WARNING; the worker goes on.
 * :class:`SimulatedWork` sleeps ``payload.sleep_ms`` (else a draw from ``config.service_time``)
   and fails with probability ``config.failure_rate`` (always, if ``payload.fail`` is true); with
   probability ``config.hang_rate`` it hangs until its deadline.
@@ -91,7 +92,7 @@ class HandlerWork:
     def _call(self, job: Job) -> Outcome:
         try:
             self.handler(job)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt too: a failed attempt
             logger.warning("job %r attempt %d failed: %r", job.id, job.attempt, exc)
             return "failed"
         return "ok"

@@ -103,6 +103,8 @@ class Controller:
         self._on_sync = self._sync
         self._first_outcomes = self.model.first_outcomes  # drawn at arrival, taken at dispatch
         self._next_gap = world.next_gap or _no_arrival_process
+        #: Arrival ``n`` is ``job-<n + _id_shift>``: shifted past ids the user enqueued.
+        self._id_shift = 0
 
     @property
     def unacknowledged(self) -> int:
@@ -226,15 +228,26 @@ class Controller:
         """ENQUEUE a new job now (its first attempt's outcome drawn first) and dispatch."""
         world = self.world
         world.jobs_arrived += 1
-        job_id = f"job-{world.jobs_arrived}"
-        self.model.draw_first(job_id)
+        job_id = f"job-{world.jobs_arrived + self._id_shift}"
         q = self.q
-        seq = q.enqueue_new_id(job_id, job_id.encode())
+        if job_id in q._jobs:  # a user enqueued it: the fast path below checks no duplicates
+            job_id = self._free_arrival_id()
+        self.model.draw_first(job_id)
+        seq = q.enqueue_new_id_unlocked(job_id, job_id.encode())
         self._unacked.append((seq, job_id))
         self.trace.append(
             (self.clock._now, ARRIVE, job_id, 0, None, seq, q.writer.durable_seq, None)
         )
         self._want_dispatch()
+
+    def _free_arrival_id(self) -> str:
+        """The next ``job-<n>`` no job has, shifting every later arrival's number past it (a
+        bounded search: one step per job that has one of those ids)."""
+        jobs = self.q._jobs
+        n = self.world.jobs_arrived
+        while f"job-{n + self._id_shift}" in jobs:
+            self._id_shift += 1
+        return f"job-{n + self._id_shift}"
 
     def admit_jobs(self, jobs: Iterable[Job | str]) -> None:
         """Enqueue explicit jobs now (``Simulation.enqueue``), in order."""
@@ -264,7 +277,7 @@ class Controller:
         """One ready job to the lowest-numbered idle worker: DISPATCH logged, attempt started."""
         idle = self._idle
         q = self.q
-        out = q.dispatch_raw(idle[0])
+        out = q.dispatch_raw_unlocked(idle[0])
         if out is None:
             return False
         worker = heapq.heappop(idle)
@@ -301,9 +314,9 @@ class Controller:
         q = self.q
         if fails:
             self._emit(FAIL, job_id, attempt, worker, None)
-            state = q.fail(job_id, attempt)
+            state = q.fail_unlocked(job_id, attempt)
             self._ended(job_id, attempt, state, "failed")
-        elif q.complete(job_id, attempt):
+        elif q.complete_unlocked(job_id, attempt):
             self.trace.append(
                 (
                     self.clock._now,
@@ -337,7 +350,7 @@ class Controller:
         if self._busy_until and self._deferred(self._deadline, worker, job_id, attempt):
             return
         heapq.heappush(self._idle, worker)
-        state = self.q.timeout_attempt(job_id, attempt)
+        state = self.q.timeout_attempt_unlocked(job_id, attempt)
         if state is not None:
             self._emit(TIMEOUT, job_id, attempt, worker, None)
             self._ended(job_id, attempt, state, "timeout")
@@ -348,7 +361,7 @@ class Controller:
     def _late(self, job_id: str, attempt: int, fails: bool) -> None:
         """The result of an attempt that was cancelled at its deadline arrives anyway."""
         q = self.q
-        ok = q.fail(job_id, attempt) if fails else q.complete(job_id, attempt)
+        ok = q.fail_unlocked(job_id, attempt) if fails else q.complete_unlocked(job_id, attempt)
         if ok in (None, False):
             rec = q._jobs[job_id]
             why = f"job is {rec.state.value}, current attempt {rec.attempt}"

@@ -104,13 +104,23 @@ class Simulation:
         if self.crashed:
             raise SimQueueError("the queue is down after a crash: call recover() first")
         if isinstance(jobs, int):
-            start = self.engine.jobs_arrived
-            jobs = [f"job-{start + i + 1}" for i in range(jobs)]
+            jobs = self._new_ids(jobs)
         batch = [j if isinstance(j, Job) else Job(str(j)) for j in jobs]
         if not batch:
             return
         self.engine.admit_jobs(batch)
         self._trace_read = len(self.engine.trace)  # the caller knows these jobs arrived
+
+    def _new_ids(self, count: int) -> list[str]:
+        """``count`` ids ``job-<n>`` after the arrivals so far that no job has yet (the arrival
+        process skips ids that exist too)."""
+        q, n = self.engine.q, self.engine.jobs_arrived
+        out: list[str] = []
+        while len(out) < count:
+            n += 1
+            if f"job-{n}" not in q:
+                out.append(f"job-{n}")
+        return out
 
     # ------------------------------------------------------------------ running
     def _sample_until(self, t: float, *, down: bool = False) -> None:

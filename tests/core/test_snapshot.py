@@ -59,9 +59,10 @@ def test_snapshot_file_has_schema_last_seq_and_checksum_in_header(make_queue, cl
     path = q.snapshot()
     data = Path(path).read_bytes()
     head, _, body = data.partition(b"\n")
-    magic, schema, last_seq, size, crc = head.decode().split(" ")
+    magic, schema, last_seq, size, crc, head_crc = head.decode().split(" ")
     assert (magic, int(schema), int(last_seq)) == ("SQSNAP", snap.SCHEMA_VERSION, q.last_seq)
     assert int(size) == len(body) and int(crc, 16) == zlib.crc32(body)
+    assert int(head_crc, 16) == zlib.crc32(head.rpartition(b" ")[0])
     assert os.path.basename(path) == snap.snapshot_name(q.last_seq)
     assert not [n for n in os.listdir(q.snap_dir) if n.endswith(snap.TMP_SUFFIX)]
 
@@ -105,16 +106,17 @@ def test_unreadable_newest_snapshot_falls_back_to_previous_plus_wal(
     workload(q, clock, n=5, start=200)
     q.close()
     expected = observe(make_queue(copy_dir(data_dir, data_dir.parent / "ref")))
-    if where == "chunk":
-        victim = data_dir / "snapshots" / snap.chunk_name(int(newest.name[5:25]))
-    else:
-        victim = newest
-    data = bytearray(victim.read_bytes())
-    if where == "truncated":
-        data = data[: len(data) // 2]
-    else:
-        data[5 if where == "header" else len(data) - 10] ^= 0x04
-    victim.write_bytes(bytes(data))
+    victims = [newest]
+    if where == "chunk":  # the chunk and its copy
+        chunk = data_dir / "snapshots" / snap.chunk_name(int(newest.name[5:25]))
+        victims = [chunk, chunk.with_name(chunk.name + snap.COPY_SUFFIX)]
+    for victim in victims:
+        data = bytearray(victim.read_bytes())
+        if where == "truncated":
+            data = data[: len(data) // 2]
+        else:
+            data[5 if where == "header" else len(data) - 10] ^= 0x04
+        victim.write_bytes(bytes(data))
     q = make_queue()
     assert observe(q) == expected
     assert q.recovery.snapshots_skipped and q.recovery.snapshot != str(newest)
@@ -129,9 +131,9 @@ def test_snapshot_of_a_newer_schema_is_an_error_not_a_fallback(make_queue, clock
     newest = Path(q.snapshot())
     q.close()
     head, _, body = newest.read_bytes().partition(b"\n")
-    parts = head.split(b" ")
-    parts[1] = str(snap.SCHEMA_VERSION + 1).encode()
-    newest.write_bytes(b" ".join(parts) + b"\n" + body)  # checksum still right
+    last_seq = int(head.split(b" ")[2])
+    # Checksums still right: a newer simqueue wrote it.
+    newest.write_bytes(snap._frame("SQSNAP", last_seq, body, schema=snap.SCHEMA_VERSION + 1))
     with pytest.raises(CorruptSnapshotError, match="schema"):
         make_queue()
 

@@ -32,6 +32,12 @@ class IOStats:
     truncates: int = 0
 
 
+#: Modes of the files and directories the queue creates (before the umask): the WAL holds
+#: payloads, so only the owner reads it.
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
 class FileSystem:
     """Real files; real or modeled fsync; optional power-loss bookkeeping (see the package
     docstring). ``real_fsync=False`` implies the bookkeeping: an fsync then only records how
@@ -81,7 +87,7 @@ class FileSystem:
             p = os.path.dirname(p)
         for d in reversed(missing):
             self.before("mkdir", d)
-            os.mkdir(d)
+            os.mkdir(d, DIR_MODE)
             self.fsync_dir(os.path.dirname(d))
 
     def fsync_dir(self, path: str) -> None:
@@ -102,7 +108,7 @@ class FileSystem:
         file offset, which only our writes move, is the end of what was written, also when the
         file was preallocated beyond it.)"""
         self.before("create", path)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         self._model.created(path)
         return FileHandle(path, fd, 0)
 

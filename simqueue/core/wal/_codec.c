@@ -107,15 +107,23 @@ static double get_f64(const unsigned char *p)
 }
 
 /* An integer argument within [lo, hi], or -1 with an exception set (callers check
- * PyErr_Occurred). The range errors match what struct.pack would refuse. */
+ * PyErr_Occurred). What it takes and refuses is what struct.pack takes and refuses: an int, or
+ * any object with __index__ (numpy's integers), within the range. */
 static long long int_arg(PyObject *o, long long lo, long long hi, const char *field)
 {
-    if (!PyLong_Check(o)) {
+    PyObject *n;
+    if (PyLong_Check(o)) {
+        n = Py_NewRef(o);
+    } else if (PyIndex_Check(o)) {
+        if ((n = PyNumber_Index(o)) == NULL)
+            return -1;
+    } else {
         PyErr_Format(struct_error, "WAL record field %s is not an integer: %R", field, o);
         return -1;
     }
     int overflow = 0;
-    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    long long v = PyLong_AsLongLongAndOverflow(n, &overflow);
+    Py_DECREF(n);
     if (v == -1 && PyErr_Occurred())
         return -1;
     if (overflow || v < lo || v > hi) {
@@ -123,6 +131,18 @@ static long long int_arg(PyObject *o, long long lo, long long hi, const char *fi
         return -1;
     }
     return v;
+}
+
+/* A float argument, or -1.0 with an exception set: struct.error for anything PyFloat_AsDouble
+ * refuses, as struct.pack's "d" does. */
+static double float_arg(PyObject *o, const char *field)
+{
+    double d = PyFloat_AsDouble(o);
+    if (d == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_Format(struct_error, "WAL record field %s is not a float: %R", field, o);
+    }
+    return d;
 }
 
 static PyObject *frame_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -146,13 +166,13 @@ static PyObject *frame_into(PyObject *self, PyObject *const *args, Py_ssize_t na
         return NULL;
     if ((seq = PyLong_AsUnsignedLongLong(args[2])) == (unsigned long long)-1 && PyErr_Occurred())
         return NULL;
-    if ((time = PyFloat_AsDouble(args[3])) == -1.0 && PyErr_Occurred())
+    if ((time = float_arg(args[3], "time")) == -1.0 && PyErr_Occurred())
         return NULL;
     if ((attempt = int_arg(args[4], 0, 0xFFFFFFFFLL, "attempt")) == -1 && PyErr_Occurred())
         return NULL;
     if ((worker = int_arg(args[5], INT32_MIN, INT32_MAX, "worker")) == -1 && PyErr_Occurred())
         return NULL;
-    if ((extra = PyFloat_AsDouble(args[6])) == -1.0 && PyErr_Occurred())
+    if ((extra = float_arg(args[6], "extra")) == -1.0 && PyErr_Occurred())
         return NULL;
     if ((reason = int_arg(args[7], 0, 255, "reason")) == -1 && PyErr_Occurred())
         return NULL;

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from simqueue.core.errors import CorruptWALError
+from simqueue.core.errors import CorruptWALError, StorageError
 from simqueue.core.storage import FileSystem
 from simqueue.core.wal.format import (
     DEAD,
@@ -92,6 +92,15 @@ def list_segments(fs: FileSystem, wal_dir: str) -> list[tuple[int, str]]:
     return out
 
 
+def read_segment(fs: FileSystem, path: str) -> bytes:
+    """A segment's bytes; an OS error (unreadable, or a directory named like a segment) is a
+    :class:`StorageError` naming the path."""
+    try:
+        return fs.read_bytes(path)
+    except OSError as exc:
+        raise StorageError(f"cannot read WAL segment {path}: {exc.strerror or exc}") from exc
+
+
 def _check_continues(scan: SegmentScan, expect: int | None) -> None:
     """A segment must start where the one before it ended."""
     if expect is not None and scan.first_seq != expect:
@@ -112,7 +121,7 @@ def iter_records(data_dir: str, fs: FileSystem | None = None) -> Iterator[Record
     segments = list_segments(fs, wal_dir)
     expect: int | None = None
     for i, (_, path) in enumerate(segments):
-        scan = SegmentScan(path, fs.read_bytes(path), expect)
+        scan = SegmentScan(path, read_segment(fs, path), expect)
         last = i == len(segments) - 1
         if not scan.check_header():
             classify_bad_header(scan, last)
@@ -138,6 +147,9 @@ class VerifyReport:
     path: str = ""
     offset: int = 0
     reason: str = ""
+    #: The seq of the last record the log holds, counting from where its last segment starts
+    #: (a segment holding no records yet ends the log at the seq before its first).
+    end_seq: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -169,12 +181,13 @@ def verify(data_dir: str, fs: FileSystem | None = None) -> VerifyReport:
         expect: int | None = None
         for i, (_, path) in enumerate(segments):
             is_last = i == len(segments) - 1
-            scan = SegmentScan(path, fs.read_bytes(path), expect)
+            scan = SegmentScan(path, read_segment(fs, path), expect)
             if not scan.check_header():
                 classify_bad_header(scan, is_last)
                 return VerifyReport(
-                    "torn", count, len(segments), first, last, path, 0, scan.header_bad or ""
-                )
+                    "torn", count, len(segments), first, last, path, 0, scan.header_bad or "",
+                    end_seq=expect - 1 if expect is not None else 0,
+                )  # fmt: skip
             _check_continues(scan, expect)
             for r in scan.records():
                 count += 1
@@ -182,9 +195,11 @@ def verify(data_dir: str, fs: FileSystem | None = None) -> VerifyReport:
                 last = r[1]
             if scan.bad is not None and classify_bad(scan, is_last) == "torn":
                 return VerifyReport(
-                    "torn", count, len(segments), first, last, path, scan.bad[0], scan.bad[1]
-                )
+                    "torn", count, len(segments), first, last, path, scan.bad[0], scan.bad[1],
+                    end_seq=scan.expect_seq - 1 if scan.expect_seq is not None else 0,
+                )  # fmt: skip
             expect = scan.expect_seq
     except CorruptWALError as exc:
         return VerifyReport("corrupt", count, 0, first, last, exc.path, exc.offset, exc.reason)
-    return VerifyReport("clean", count, len(segments), first, last)
+    end = (expect - 1) if expect is not None else 0
+    return VerifyReport("clean", count, len(segments), first, last, end_seq=end)

@@ -20,6 +20,7 @@ The record layout is in :mod:`simqueue.core.wal.format`.
 from __future__ import annotations
 
 import os
+import re
 import zlib
 from collections.abc import Iterator
 
@@ -42,8 +43,6 @@ from simqueue.core.wal.format import (
     RawRecord,
 )
 
-# How far past a bad record we look for a record that continues the log (see valid_after_bad).
-_RESYNC_WINDOW = 64
 _NOT_UTF8 = "job id is not valid UTF-8"
 _RECORD_TYPES = frozenset(range(ENQUEUE, DEAD + 1))
 
@@ -184,25 +183,41 @@ class SegmentScan:
         self.expect_seq = expect
 
     def valid_after_bad(self) -> int | None:
-        """Offset of a valid record that continues the log after the bad one, else ``None``.
+        """Offset of the first valid record that continues the log after the bad one, else
+        ``None``.
 
-        A torn tail has nothing valid after it; a flipped bit or an overwritten record usually
-        does. Candidates are found by searching for the next sequence numbers' bytes (C-speed),
-        then checked in full, so a long garbage tail costs little."""
+        A torn tail has nothing valid after it; a flipped bit, an overwritten record or a
+        zeroed page usually does, however many records the damage spans. Every offset up to
+        the segment's end is a candidate: a regular expression finds, at C speed, the ones whose
+        type byte is a known type and whose seq has the right high bytes; only those are
+        checked in full (seq after the last good one, and no higher than the bytes between
+        could hold, then the checksum). Linear in the segment's size."""
         if self.bad is None:
             return None
         data = self.data
-        start = self.bad[0] + 1
-        base = self.expect_seq if self.expect_seq is not None else self.first_seq
-        for seq in range(base, base + _RESYNC_WINDOW):
-            needle = U64.pack(seq)
-            pos = data.find(needle, start + 9)
-            while pos != -1:
-                cand = pos - 9
-                if cand >= start and _valid_record_at(data, cand, seq):
-                    return cand
-                pos = data.find(needle, pos + 1)
-        return None
+        bad = self.bad[0]
+        expect = self.expect_seq if self.expect_seq is not None else self.first_seq
+        highest = expect + (len(data) - bad) // FIXED_SIZE  # records are >= FIXED_SIZE bytes
+        found: int | None = None
+        for top in range(expect >> 24, (highest >> 24) + 1):
+            for m in _candidates(top).finditer(data, bad + 1 + 8):
+                cand = m.start() - 8
+                if found is not None and cand >= found:
+                    break
+                (seq,) = U64.unpack_from(data, cand + 9)
+                if expect <= seq <= expect + (cand - bad) // FIXED_SIZE and _valid_record_at(
+                    data, cand, seq
+                ):
+                    found = cand
+                    break
+        return found
+
+
+def _candidates(top: int) -> re.Pattern[bytes]:
+    """A known type byte followed, 4 bytes on, by the 5 high bytes ``top`` of a seq (a record's
+    type is at offset 8, its seq at 9..16)."""
+    high = re.escape(top.to_bytes(5, "little"))
+    return re.compile(b"[\\x%02x-\\x%02x](?=[\\x00-\\xff]{3}" % (ENQUEUE, DEAD) + high + b")")
 
 
 def _valid_record_at(data: bytes, off: int, seq: int) -> bool:

@@ -19,10 +19,35 @@ durability, which only simulates fsync, does not preallocate.
 from __future__ import annotations
 
 import os
+import struct
 
 from simqueue.core.storage import FileHandle, FileSystem
 from simqueue.core.wal.codec import frame_into
 from simqueue.core.wal.format import PREALLOCATED, encode_header, segment_name
+
+_FIELDS = (("time", "d"), ("attempt", "I"), ("worker", "i"), ("extra", "d"), ("reason", "B"))
+
+
+def refusal(
+    exc: Exception,
+    time: float,
+    attempt: int,
+    worker: int,
+    extra: float,
+    reason: int,
+    job_id: bytes,
+    payload: bytes,
+) -> ValueError:
+    """The one-line :class:`ValueError` for a record the codec refused: which field, which
+    value (found by packing each field on its own, off the hot path)."""
+    for (name, code), value in zip(_FIELDS, (time, attempt, worker, extra, reason), strict=True):
+        try:
+            struct.pack("<" + code, value)
+        except (struct.error, TypeError, OverflowError, ValueError) as err:
+            return ValueError(f"WAL record field {name} refused: {value!r} ({err})")
+    if not isinstance(job_id, bytes) or len(job_id) > 0xFFFF:
+        return ValueError(f"WAL record field job id refused (over 65535 bytes or not bytes): {exc}")
+    return ValueError(f"WAL record refused: {exc} (payload of {len(payload)} bytes)")
 
 
 def _no_segment() -> ValueError:
@@ -112,10 +137,16 @@ class WALWriter:
         reason: int = 0,
         payload: bytes = b"",
     ) -> int:
-        """Encode one record into the buffer and return its seq. Not yet visible to the OS."""
+        """Encode one record into the buffer and return its seq. Not yet visible to the OS.
+
+        A field the format cannot hold raises :class:`ValueError` naming it, before any seq is
+        taken or any byte buffered (both codecs check every field before they append)."""
         seq = self.next_seq
+        try:
+            frame_into(self._buf, rtype, seq, time, attempt, worker, extra, reason, job_id, payload)
+        except (struct.error, TypeError, OverflowError, ValueError) as exc:
+            raise refusal(exc, time, attempt, worker, extra, reason, job_id, payload) from None
         self.next_seq = seq + 1
-        frame_into(self._buf, rtype, seq, time, attempt, worker, extra, reason, job_id, payload)
         return seq
 
     @property

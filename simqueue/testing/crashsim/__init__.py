@@ -25,6 +25,12 @@ How it works, one module per step:
 :mod:`.injection` reruns each workload with an I/O error at each operation instead
 (:func:`fault_campaign`); :mod:`.results` holds the figures and the table.
 
+One crash is not the end of it: :mod:`.steps` recovers the disk a crash left (the disk model
+itself after a process crash, so what was never made durable can still be lost later), carries
+on and crashes again; :mod:`.sequences` runs seeded crash sequences of the workloads, ``depth``
+crashes deep (:func:`sequence_campaign`), and :mod:`.seeded` long seeded random runs with many
+crashes, injected I/O errors and damaged snapshots (:func:`seeded_campaign`).
+
 Standard library only, like the engine.
 """
 
@@ -57,6 +63,19 @@ from simqueue.testing.crashsim.results import (
     Violation,
     WorkloadResult,
 )
+from simqueue.testing.crashsim.seeded import SeededResult, run_seeded, seeded_campaign
+from simqueue.testing.crashsim.sequences import SequenceResult, run_sequence, sequence_campaign
+from simqueue.testing.crashsim.steps import (
+    Start,
+    Step,
+    StepCheck,
+    StepChecker,
+    check_step,
+    descend,
+    fresh_start,
+    record_step,
+    roll_points,
+)
 from simqueue.testing.crashsim.workloads import WORKLOADS, Workload, record
 
 __all__ = [
@@ -66,6 +85,21 @@ __all__ = [
     "SECTOR",
     "WORKLOADS",
     "Budget",
+    "SeededResult",
+    "SequenceResult",
+    "Start",
+    "Step",
+    "StepCheck",
+    "StepChecker",
+    "check_step",
+    "descend",
+    "fresh_start",
+    "record_step",
+    "roll_points",
+    "run_seeded",
+    "run_sequence",
+    "seeded_campaign",
+    "sequence_campaign",
     "CampaignSummary",
     "Disk",
     "Driver",

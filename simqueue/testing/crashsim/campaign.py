@@ -69,15 +69,7 @@ class _PointRunner:
         self.seen.add(key)
         res.states += 1
         res.by_family[out.family] = res.by_family.get(out.family, 0) + 1
-        exp = Expect(
-            trace.log,
-            acked,
-            trace.written_upto[k],
-            trace.time_at(k),
-            trace.params.get("max_retry", 3),
-            trace.params.get("backoff", 0.0),
-            reference,
-        )
+        exp = Expect.at(trace, k, acked, reference)
         write_state(self.root, out.files)
         status, problems = recover_and_check(
             self.root, exp, trace.params, hole=out.family == "reorder"

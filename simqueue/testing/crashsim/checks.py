@@ -16,15 +16,16 @@ import os
 import random
 import traceback
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from simqueue.core import wal
 from simqueue.core.clock import VirtualClock
-from simqueue.core.errors import CorruptWALError
+from simqueue.core.errors import CorruptSnapshotError, CorruptWALError
 from simqueue.core.queue import DurableQueue
 from simqueue.core.storage import FileSystem
 from simqueue.testing.crashsim.disk import DATA_DIR
 from simqueue.testing.crashsim.model import JobRow, LogRec, State, model_state, observe
+from simqueue.testing.crashsim.recording import Trace
 
 
 @dataclass
@@ -38,6 +39,19 @@ class Expect:
     max_retry: int
     backoff: float
     reference: State | None = None
+
+    @classmethod
+    def at(cls, trace: Trace, k: int, acked: int, reference: State | None) -> Expect:
+        """What a recovery from a crash after operation ``k`` of ``trace`` is held to."""
+        return cls(
+            trace.log,
+            acked,
+            trace.written_upto[k],
+            trace.time_at(k),
+            trace.params.get("max_retry", 3),
+            trace.params.get("backoff", 0.0),
+            reference,
+        )
 
 
 def check_recovery(q: DurableQueue, exp: Expect) -> tuple[list[str], State]:
@@ -149,16 +163,35 @@ def _wal_on_disk(q: DurableQueue, exp: Expect, k: int) -> list[str]:
     return out
 
 
+class Checked(NamedTuple):
+    """One recovery's verdict: ``ok``, ``salvaged``, ``refused`` (a damaged state refused with a
+    named error) or ``violation``; the violations; and the seq the log was recovered through."""
+
+    status: str
+    problems: list[str]
+    seq: int = -1
+
+
 def recover_and_check(
     root: str, exp: Expect, params: dict[str, Any], *, hole: bool = False
 ) -> tuple[str, list[str]]:
     """Recover ``root``/q, check it, cut the power again, recover again. Returns a status
     (``ok``, ``salvaged`` or ``violation``) and the violations. ``hole``: the state may have a
     hole with valid records after it (a ``reorder`` outcome), which needs ``salvage=True``."""
+    got = recover_check(root, exp, params, hole=hole)
+    return got.status, got.problems
+
+
+def recover_check(
+    root: str, exp: Expect, params: dict[str, Any], *, hole: bool = False, damaged: bool = False
+) -> Checked:
+    """:func:`recover_and_check`, also saying how far the log was recovered. ``damaged``: a
+    file was damaged on purpose; refusing with a named corruption error is then allowed."""
     data_dir = os.path.join(root, DATA_DIR)
     fs = FileSystem(real_fsync=False, track_power_loss=True)
     status = "ok"
     q = None
+    seq = -1
 
     def reopen(**extra: Any) -> DurableQueue:
         return DurableQueue.open(data_dir, fs=fs, clock=VirtualClock(exp.now), **params, **extra)
@@ -166,13 +199,17 @@ def recover_and_check(
     try:
         try:
             q = reopen()
-        except CorruptWALError as exc:
-            if not hole or "valid record follows" not in exc.reason:
-                return "violation", [f"recovery refused a state a power cut can leave: {exc}"]
+        except (CorruptWALError, CorruptSnapshotError) as exc:
+            refusal = _refusal(exc, hole=hole, damaged=damaged)
+            if refusal is not None:
+                return refusal
             status = "salvaged"
             q = reopen(salvage=True)
             if q.recovery is None or q.recovery.salvage_offset is None:
-                return "violation", ["salvage=True opened the directory but reported no cut"]
+                return Checked(
+                    "violation", ["salvage=True opened the directory but reported no cut"]
+                )
+        seq = q.recovery.next_seq - 1 if q.recovery is not None else 0
         problems, got = check_recovery(q, exp)
         q.abandon()
         fs.power_loss(random.Random(0), "drop")
@@ -184,7 +221,16 @@ def recover_and_check(
     finally:
         if q is not None:
             q.abandon()
-    return ("violation" if problems else status), problems
+    return Checked("violation" if problems else status, problems, seq)
+
+
+def _refusal(exc: Exception, *, hole: bool, damaged: bool) -> Checked | None:
+    """The verdict on a refused first open, or None when salvage may open it (a hole)."""
+    if damaged:
+        return Checked("refused", [f"{type(exc).__name__}: {exc}"])
+    if hole and isinstance(exc, CorruptWALError) and "valid record follows" in exc.reason:
+        return None
+    return Checked("violation", [f"recovery refused a state a power cut can leave: {exc}"])
 
 
 def _second_recovery(q: DurableQueue, first: State) -> list[str]:

@@ -1,14 +1,19 @@
 """``python -m simqueue.testing.crashsim``: the whole campaign, its table on stdout (progress goes
-to the ``simqueue.testing.crashsim`` loggers), optionally the summary as JSON."""
+to the ``simqueue.testing.crashsim`` loggers), optionally the summary as JSON; with
+``--sequences N`` / ``--seeded N`` instead, crash sequences (:mod:`.sequences`) and long seeded
+runs (:mod:`.seeded`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+from dataclasses import asdict
 
 from simqueue.testing.crashsim.budget import Budget
 from simqueue.testing.crashsim.campaign import run_campaign
+from simqueue.testing.crashsim.seeded import seeded_campaign
+from simqueue.testing.crashsim.sequences import sequence_campaign
 from simqueue.testing.crashsim.workloads import WORKLOADS
 
 
@@ -22,13 +27,57 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workload", action="append", choices=sorted(WORKLOADS))
     parser.add_argument("--no-faults", action="store_true", help="skip error injection")
     parser.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
+    more = parser.add_argument_group(
+        "crash sequences and seeded runs (given either, they run instead of the campaign above)"
+    )
+    more.add_argument("--sequences", type=int, default=0, metavar="N", help="N crash sequences")
+    more.add_argument("--depth", type=int, default=3, help="crashes per sequence (default 3)")
+    more.add_argument("--seeded", type=int, default=0, metavar="N", help="N long seeded runs")
+    more.add_argument("--crashes", type=int, default=40, help="crashes per seeded run (40)")
+    more.add_argument("--first-seed", type=int, default=0, help="seeds start here (default 0)")
     return parser
+
+
+def _more(args: argparse.Namespace, workers: int) -> int:
+    """The crash sequences and seeded runs the flags ask for; 1 if any invariant broke."""
+    budget = Budget.quick(workers)  # outcomes per chosen crash point, as in make test
+    out: dict[str, object] = {}
+    bad = 0
+    first = args.first_seed
+    if args.sequences:
+        seeds = list(range(first, first + args.sequences))
+        seq = sequence_campaign(seeds, args.depth, budget)
+        print(seq.table())
+        out["sequences"] = asdict(seq)
+        bad += len(seq.violations)
+        for v in seq.violations[:50]:
+            print(v.describe())
+    if args.seeded:
+        seeds = list(range(first, first + args.seeded))
+        run = seeded_campaign(seeds, args.crashes, budget)
+        print(run.table())
+        out["seeded"] = asdict(run)
+        bad += len(run.violations)
+        for v in run.violations[:50]:
+            print(v.describe())
+    _write_json(args.json, out)
+    return 1 if bad else 0
+
+
+def _write_json(path: str | None, data: object) -> None:
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(data, f, indent=1, default=str)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the campaign the flags ask for; 1 if any invariant was violated."""
     args = build_parser().parse_args(argv)
     workers = args.workers or os.cpu_count() or 1
+    if args.sequences or args.seeded:
+        print(f"simqueue crash sequences and seeded runs ({workers} workers)", flush=True)
+        return _more(args, workers)
     budget = Budget.quick(workers) if args.quick else Budget.full(workers)
     print(
         f"simqueue crash campaign ({'quick' if args.quick else 'full'} budget, {workers} workers)",
@@ -39,8 +88,5 @@ def main(argv: list[str] | None = None) -> int:
     print(summary.table())
     for v in summary.violations[:50]:
         print(v.describe())
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(summary.as_dict(), f, indent=1, default=str)
+    _write_json(args.json, summary.as_dict())
     return 1 if summary.violations else 0

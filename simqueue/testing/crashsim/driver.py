@@ -10,6 +10,7 @@ from simqueue.core.clock import VirtualClock
 from simqueue.core.errors import QueueStoppedError, StorageError
 from simqueue.core.jobs import Job
 from simqueue.core.queue import DurableQueue
+from simqueue.testing.crashsim.model import State, observe
 from simqueue.testing.crashsim.recording import Mark, RecordingFileSystem
 
 T = TypeVar("T")
@@ -33,19 +34,24 @@ class Driver:
         *,
         strict: bool = True,
         acked: int = 0,
+        written: int | None = None,
         scale: int = 1,
+        tag: str = "",
     ) -> None:
         self.fs = fs
         self.data_dir = data_dir
         self.params = params
         self.clock = clock
         self.strict = strict
-        self.marks = [Mark(0, "start", acked, acked, clock.now())]
+        start_written = acked if written is None else written
+        self.marks = [Mark(0, "start", acked, start_written, clock.now())]
         self.error: StorageError | None = None
         self.error_step = ""
         self.violations: list[str] = []
         self.open_ends_at = 0
-        self.prefix = "j"  # job ids: prefix + counter
+        self.prefix = "j"  # job ids: tag + prefix + counter
+        self.tag = tag  # tells apart the jobs of successive runs on one directory (sequences)
+        self.recovered: State | None = None  # what the open (recovery) gave
         self.scale = scale  # workloads run ``scale`` times as many rounds
         self._q: DurableQueue | None = None
         self._n = 0
@@ -95,6 +101,7 @@ class Driver:
     def open(self) -> None:
         def do() -> DurableQueue:
             self._q = DurableQueue.open(self.data_dir, fs=self.fs, clock=self.clock, **self.params)
+            self.recovered = observe(self._q)
             return self._q
 
         self._call("open", do)
@@ -105,7 +112,8 @@ class Driver:
         for _ in range(n):
             self._n += 1
             payload = {"n": self._n, "pad": "x" * pad} if pad else None
-            jobs.append(Job(f"{self.prefix}{self._n:03d}", payload=payload, timeout=timeout))
+            job_id = f"{self.tag}{self.prefix}{self._n:03d}"
+            jobs.append(Job(job_id, payload=payload, timeout=timeout))
         self._call(f"enqueue {len(jobs)}", lambda: self.queue.enqueue_many(jobs))
 
     def dispatch(self, worker: int = 0) -> Taken | None:

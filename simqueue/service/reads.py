@@ -1,0 +1,95 @@
+"""The answers of ``GET /status`` and ``GET /jobs/<id>``, read under the queue's lock.
+
+What they report is durable before they answer: each waits for the fsync that covers every
+record written before the read (under ``fsync="batch"`` the next group commit), so a job shown
+``completed`` is completed after ``kill -9`` too. Each answer says so in ``durable``; it is
+false under ``fsync="never"`` (nothing is synced until a snapshot) and when the queue stopped
+before the sync.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from typing import Any, Protocol
+
+from simqueue.core.errors import UnknownJobError
+from simqueue.service.http_api import ApiError
+from simqueue.service.shared import SharedQueue
+from simqueue.service.work import Handler, handler_name
+from simqueue.sim.config import Config
+
+
+class _Running(Protocol):
+    @property
+    def shared(self) -> SharedQueue: ...
+
+
+class Server(Protocol):
+    """What the answers read of the server (:class:`simqueue.service.server.Server`)."""
+
+    data_dir: str
+    config: Config
+    host: str
+    port: int
+    max_body_bytes: int
+    handler: Handler | None
+    token: str | None
+    started_at: float
+    ready_seconds: float
+    fatal: BaseException | None
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def running(self) -> _Running: ...
+
+
+def status_answer(srv: Server) -> dict[str, Any]:
+    """Counts, sequence numbers, config and the last recovery report, as plain JSON values."""
+    shared = srv.running.shared
+    with shared.lock:
+        read = functools.partial(shared.status, srv.config.workers)
+        queue, durable = shared.read_durably(read, lambda: srv.fatal is not None)
+        stopping = not shared.dispatching
+    out: dict[str, Any] = {
+        "url": srv.url,
+        "pid": os.getpid(),
+        "data_dir": os.path.abspath(srv.data_dir),
+        "uptime_seconds": time.time() - srv.started_at,
+        "ready_seconds": srv.ready_seconds,
+        "stopping": stopping,
+        "durable": durable,
+        **queue,
+        "config": dict(srv.config.to_dict(), durability="real"),
+        "server": {
+            "host": srv.host,
+            "port": srv.port,
+            "max_body_bytes": srv.max_body_bytes,
+            "handler": handler_name(srv.handler),
+            "token": srv.token is not None,
+        },
+        "recovery": None,
+        "fatal": None if srv.fatal is None else str(srv.fatal),
+    }
+    report = shared.q.recovery
+    if report is not None:
+        out["recovery"] = dict(report.as_dict(), description=report.describe())
+    return out
+
+
+def job_answer(srv: Server, job_id: str) -> dict[str, Any]:
+    """One job's record as JSON values, plus ``durable``; 404 if the queue does not know it."""
+    shared = srv.running.shared
+    with shared.lock:
+        try:
+            read = functools.partial(shared.q.job, job_id)
+            rec, durable = shared.read_durably(read, lambda: srv.fatal is not None)
+        except UnknownJobError as exc:
+            raise ApiError(404, str(exc), job_id=job_id) from None
+    return {**rec.as_dict(), "durable": durable}
+
+
+__all__ = ["job_answer", "status_answer"]
