@@ -150,7 +150,7 @@ def _report_started(server: Server, cfg: Config) -> None:
         f"(data dir {cfg.data_dir}, {cfg.workers} workers, fsync={cfg.fsync}{batch})",
         flush=True,
     )
-    rec = server.q.recovery if server.q else None
+    rec = server.q.recovery  # None: the directory was fresh (an empty queue may be recovered)
     found = rec.describe() if rec else "fresh data directory (nothing to recover)"
     print(f"simqueue: {found}", flush=True)
 

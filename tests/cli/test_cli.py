@@ -214,3 +214,21 @@ def test_simulate_with_an_arrival_process_runs_for_the_duration(tmp_path, capsys
 def test_simulate_needs_out(capsys) -> None:
     assert main(["simulate", "--jobs", "10"]) == ExitCode.USAGE
     assert "needs --out" in capsys.readouterr().err
+
+
+def test_a_recovered_directory_with_no_jobs_is_not_reported_as_fresh(capsys) -> None:
+    from types import SimpleNamespace
+
+    from simqueue import Config
+    from simqueue.cli import run as run_command
+
+    class EmptyRecoveredQueue:
+        recovery = SimpleNamespace(describe=lambda: "recovered in 1.0 ms from no snapshot")
+
+        def __len__(self) -> int:
+            return 0
+
+    server = SimpleNamespace(url="http://127.0.0.1:1", q=EmptyRecoveredQueue())
+    run_command._report_started(server, Config(data_dir="q"))
+    out = capsys.readouterr().out
+    assert "recovered in 1.0 ms" in out and "fresh data directory" not in out
