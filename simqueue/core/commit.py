@@ -158,21 +158,17 @@ class CommitAlways(CommitPolicy):
             with self.mutex:
                 self._check_open()
                 try:
-                    handle = w._write_buffer()
+                    handle, upto = w.write_for_fsync()
                 except OSError as exc:
                     raise self._stop(exc, "WAL write") from exc
-                upto = w.written_seq
             try:
                 w.fs.fsync(handle)
             except OSError as exc:
                 with self.mutex:
                     raise self._stop(exc, "WAL write") from exc
             with self.mutex:
-                if upto > w.durable_seq:
-                    w.durable_seq = upto
                 try:
-                    if handle is w._handle and handle.size >= w.segment_bytes:
-                        w.roll()
+                    w.fsynced(handle, upto)
                 except OSError as exc:
                     raise self._stop(exc, "WAL write") from exc
 

@@ -195,7 +195,7 @@ def _recover_locked(
     writer = wal.WALWriter(fs, wal_dir, tally.last_seq + 1, options.segment_bytes, tally.kept)
     try:
         _make_entries_durable(fs, wal_dir, snap_dir)
-        _start_appending(writer, fs, tally.kept)
+        _start_appending(writer, tally.kept)
         interrupted = rule.interrupt_in_flight(table, writer, clock.now())
         writer.sync()
     except BaseException as exc:
@@ -353,11 +353,10 @@ def _make_entries_durable(fs: FileSystem, wal_dir: str, snap_dir: str) -> None:
     fs.fsync_dir(os.path.dirname(data_dir))
 
 
-def _start_appending(writer: wal.WALWriter, fs: FileSystem, kept: list[tuple[int, str]]) -> None:
+def _start_appending(writer: wal.WALWriter, kept: list[tuple[int, str]]) -> None:
     """Append into the newest segment if it holds no records yet, else into a new one."""
     if kept and kept[-1][0] == writer.next_seq:
-        # The writer lists that segment already (it is in ``kept``); it only needs a handle.
-        writer._handle = fs.open_append(kept[-1][1])
+        writer.continue_segment(kept[-1][1])
     else:
         writer.open_new_segment()
 

@@ -179,6 +179,25 @@ class WALWriter:
         self.written_seq = self.next_seq - 1
         return handle
 
+    # -- group commit from outside the writer ------------------------------------------------
+    # A committer that fsyncs without holding the queue's mutex (``always`` under threads) hands
+    # the buffer over, fsyncs the handle itself, then reports back; appends go on meanwhile.
+    def write_for_fsync(self) -> tuple[FileHandle, int]:
+        """Hand the buffer to the OS; the segment to fsync and the seq that fsync will cover."""
+        return self._write_buffer(), self.written_seq
+
+    def fsynced(self, handle: FileHandle, upto: int) -> None:
+        """An fsync of ``handle`` covered the records through ``upto``; roll that segment if it
+        is still the current one and full."""
+        if upto > self.durable_seq:
+            self.durable_seq = upto
+        if handle is self._handle and handle.size >= self.segment_bytes:
+            self.roll()
+
+    def continue_segment(self, path: str) -> None:
+        """Append into the existing segment ``path`` (listed already, holding no records)."""
+        self._handle = self.fs.open_append(path)
+
     def _write_and_fsync(self) -> None:
         """Write the buffer to the current segment and fsync it, without rolling."""
         handle = self._write_buffer()

@@ -4,7 +4,12 @@ which faults, and on how many processes. The figures depend on everything here b
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -36,3 +41,15 @@ class Budget:
             scale=1,
             workers=workers,
         )
+
+    def map_seeds(self, run: Callable[..., R], seeds: list[int], *args: Any) -> Iterator[R]:
+        """``run(seed, *args)`` for every seed, in seed order, on ``workers`` processes (in this
+        process when there is one): the figures never depend on how many there are."""
+        if self.workers <= 1:
+            for seed in seeds:
+                yield run(seed, *args)
+            return
+        with ProcessPoolExecutor(self.workers) as pool:
+            futures = [pool.submit(run, seed, *args) for seed in seeds]
+            for fut in futures:
+                yield fut.result()

@@ -23,7 +23,6 @@ import random
 import shutil
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -276,16 +275,8 @@ def seeded_campaign(
     """Every run of ``seeds``, on ``budget.workers`` processes."""
     t0 = time.perf_counter()
     total = SeededResult()
-    if budget.workers <= 1:
-        for seed in seeds:
-            total.merge(run_seeded(seed, crashes, budget, sweep_stride))
-    else:
-        with ProcessPoolExecutor(budget.workers) as pool:
-            futures = [
-                pool.submit(run_seeded, seed, crashes, budget, sweep_stride) for seed in seeds
-            ]
-            for fut in futures:
-                total.merge(fut.result())
+    for result in budget.map_seeds(run_seeded, seeds, crashes, budget, sweep_stride):
+        total.merge(result)
     total.seconds = time.perf_counter() - t0
     log.info("  %s", total.table().replace("\n", "; "))
     return total

@@ -24,7 +24,6 @@ import random
 import shutil
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from simqueue.testing.crashsim.budget import Budget
@@ -153,16 +152,8 @@ def sequence_campaign(
     """Every sequence of ``seeds``, on ``budget.workers`` processes."""
     t0 = time.perf_counter()
     total = SequenceResult()
-    if budget.workers <= 1:
-        for seed in seeds:
-            total.merge(run_sequence(seed, depth, budget, sweep_stride))
-    else:
-        with ProcessPoolExecutor(budget.workers) as pool:
-            futures = [
-                pool.submit(run_sequence, seed, depth, budget, sweep_stride) for seed in seeds
-            ]
-            for fut in futures:
-                total.merge(fut.result())
+    for result in budget.map_seeds(run_sequence, seeds, depth, budget, sweep_stride):
+        total.merge(result)
     total.seconds = time.perf_counter() - t0
     log.info("  sequences: %s", total.table().replace("\n", "; "))
     return total
