@@ -1,19 +1,36 @@
-# Two set-up commands: `make demo` and `make test`. Both create .venv and install what they need.
+# Set-up commands: `make lab` (the notebooks), `make test` and `make demo` (the terminal demo). Each
+# creates .venv and installs what it needs.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint bench crashtest clean
+.PHONY: install lab demo test lint chromium bench crashtest clean
 
 # The C accelerator (simqueue/core/wal/_codec.c) is compiled by the install, so its source is a prerequisite too.
-$(INSTALLED): pyproject.toml simqueue/core/wal/_codec.c
+$(INSTALLED): pyproject.toml setup.py simqueue/core/wal/_codec.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
+
+# JupyterLab on the notebooks, on this machine only (127.0.0.1); it prints the URL with its token.
+# JupyterLab refuses to run as root unless told to, so --allow-root is passed for root only.
+LAB_INSTALLED := $(VENV)/.lab-installed
+LAB_PORT ?= 8888
+LAB_ARGS ?=
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+$(LAB_INSTALLED): pyproject.toml setup.py simqueue/core/wal/_codec.c
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[lab]'
+	touch $(LAB_INSTALLED)
+
+lab: $(LAB_INSTALLED)
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --ServerApp.root_dir=notebooks $(LAB_ROOT) $(LAB_ARGS)
 
 demo: $(INSTALLED)
 	MPLBACKEND=Agg $(PY) -m simqueue demo
@@ -33,7 +50,13 @@ PURE_TESTS := tests/core/test_codec.py tests/core/test_wal_format.py tests/core/
 	tests/core/test_recovery.py tests/core/test_store.py tests/core/test_preallocation.py \
 	tests/sim/test_simulation.py tests/testing/test_crash_campaign.py
 
-test: lint
+# The browser tests (tests/browser) drive JupyterLab in the system Chromium; as root, install it
+# when it is missing (Playwright is told to use it and never downloads a browser).
+chromium:
+	@if [ "$$(id -u)" = 0 ] && ! command -v chromium >/dev/null 2>&1; then \
+		apt-get update && apt-get install -y chromium; fi
+
+test: lint chromium
 	MPLBACKEND=Agg $(PY) -m pytest -q
 	SIMQUEUE_PURE_PYTHON=1 MPLBACKEND=Agg $(PY) -m pytest -q $(PURE_TESTS)
 

@@ -30,8 +30,12 @@ MODULES = (
     "bench_simulation",
     "bench_scaling",
     "bench_queue",
+    "bench_snapshot_hold",
+    "bench_retention",
     "bench_server",
     "bench_dashboard",
+    "bench_stepview",
+    "bench_cluster",
 )
 
 

@@ -1,23 +1,36 @@
-"""End-to-end durable throughput of ``simqueue run`` against persist-queue's SQLiteAckQueue.
+"""The server under concurrent clients: one job per ``POST /jobs``, each client waiting for its
+durable acknowledgement, against huey and persist-queue at equal durability.
 
 Run::
 
-    python -m benchmarks.bench_server            # 20,000 jobs per run, median of 3
-    python -m benchmarks.bench_server --quick    # 5,000 jobs (or SIMQUEUE_BENCH_QUICK=1)
+    python -m benchmarks.bench_server            # 1,500 jobs per cell, 3 interleaved repeats
+    python -m benchmarks.bench_server --quick    # 400 jobs, 2 repeats (or SIMQUEUE_BENCH_QUICK=1)
 
-What is measured (wall seconds, :func:`time.perf_counter`), as the issue defines it:
+Each cell is one system with 1, 4, 16 or 64 concurrent clients (threads), each submitting its
+share of N jobs one at a time and timing each submission from the call to its durable answer:
 
-a. ``simqueue run`` as a child process (8 worker threads, no-op jobs: simulated work of 0 s and
-   no failures, ``fsync=batch``: group commit with real ``os.fsync``), fresh data directory in the
-   system temp dir. One ``POST /jobs`` of N jobs; the clock runs from just before the POST until
-   ``GET /status`` (polled every 5 ms) reports all N completed. Also: how long the POST took to be
-   acknowledged (all N durable), the fsyncs the server made, and, after a ``kill -9`` and a
-   restart on the same directory, the recovery time the server measured.
-b. persist-queue ``SQLiteAckQueue`` (``auto_commit=True``: each operation is its own durable
-   transaction) in the same temp dir: ``put``, then ``get`` + ``ack``, per job.
+* ``simqueue always`` / ``simqueue batch``: ``simqueue run`` as a child process (4 worker
+  threads running no-op jobs meanwhile, so the server also logs and fsyncs every DISPATCH and
+  ACK), fresh data directory; each client keeps one HTTP/1.1 connection
+  (:class:`simqueue.service.client.Client`) and POSTs one job per request; the answer comes once
+  the job's record is fsynced (group commit across clients, docs/semantics.md).
+* ``huey``: ``SqliteHuey(fsync=True)`` (SQLite WAL, synchronous=FULL), ``task()`` per job in
+  the clients' threads; the call returns once the job is committed and fsynced. It
+  acknowledges a job before it runs (as simqueue does); no consumer runs, and no network hop.
+* ``persist-queue``: ``SQLiteAckQueue(auto_commit=True)``, ``put`` per job, likewise.
 
-The ratio a/b must be at least 10 and a at least 200 jobs/s. Nothing is asserted; the
-verdict is printed and recorded in ``benchmarks/results.json`` (section ``server``).
+Cells run interleaved (every repeat walks the client counts, each with the systems in a rotated
+order), in directories on the real disk under the system temp dir (or ``--dir``; the file
+system is recorded), and before each client count of each repeat the disk's bare latency on
+simqueue's write pattern is sampled: ``pwrite`` into preallocated space + ``fdatasync``.
+Reported per cell: median jobs/s over repeats, ack latency p50/p99 over every job of every
+repeat, and for simqueue the fsyncs, and the CPU the server process and the clients used, per
+job. Each target is the median over repeats of a ratio taken within one repeat.
+
+Also, as its own labelled row (not comparable with the rest: one request carries all N jobs):
+one ``POST /jobs`` of 20,000 jobs under ``batch``, timed to its acknowledgement and until all
+completed, and the recovery time after a ``kill -9``. Nothing is asserted; the verdicts against
+the targets are printed and recorded in ``benchmarks/results.json`` (section ``server``).
 """
 
 from __future__ import annotations
@@ -30,31 +43,31 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
+from collections.abc import Callable
 from typing import Any
 
+from simqueue.service.client import Client, http_json
+
 from .common import is_quick, print_table, rate, temp_dir, write_results
+from .queue_systems import (
+    bare_sync_latencies,
+    produce_huey,
+    produce_persist_queue,
+    run_producers,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLIENTS = (1, 4, 16, 64)
+SYSTEMS = ("simqueue always", "simqueue batch", "huey", "persist-queue")
+WORKERS = 4
 
 
-def _get(url: str, path: str) -> Any:
-    with urllib.request.urlopen(url + path, timeout=60) as resp:
-        return json.load(resp)
-
-
-def _post(url: str, path: str, body: bytes) -> Any:
-    req = urllib.request.Request(url + path, data=body, method="POST")
-    with urllib.request.urlopen(req, timeout=300) as resp:
-        return json.load(resp)
-
-
-def _spawn(data_dir: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def _spawn(data_dir: str, fsync: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIMQUEUE_")}
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, "-m", "simqueue", "run", "--data-dir", data_dir, "--port", "0"]
     cmd += ["--workers", str(workers), "--service-time", "constant(0)", "--failure-rate", "0"]
-    cmd += ["--fsync", "batch", "--snapshot-interval", "10s"]
+    cmd += ["--fsync", fsync, "--snapshot-interval", "10s"]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT
     )
@@ -67,7 +80,7 @@ def _spawn(data_dir: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
             with open(path, encoding="utf-8") as fh:
                 info = json.load(fh)
             if info.get("pid") == proc.pid:
-                return proc, info["url"]
+                return proc, str(info["url"])
         except (OSError, ValueError):
             pass
         time.sleep(0.01)
@@ -75,102 +88,242 @@ def _spawn(data_dir: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("simqueue run did not start within 60 s")
 
 
-def bench_simqueue(n: int, workers: int) -> dict[str, Any]:
+def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(30)
+
+
+def _status(url: str) -> dict[str, Any]:
+    status, st = http_json(url, "GET", "/status", timeout=60)
+    if status != 200:
+        raise RuntimeError(f"GET /status answered {status}")
+    return dict(st)
+
+
+def produce_simqueue(fsync: str, clients: int, n: int, base: str | None) -> dict[str, Any]:
+    """``clients`` kept-alive HTTP clients against a fresh ``simqueue run``, one job per
+    POST; also the server's fsyncs during the run."""
+    with temp_dir(base) as d:
+        proc, url = _spawn(os.path.join(d, "q"), fsync, WORKERS)
+        try:
+            conns = [Client(url, timeout=120) for _ in range(clients)]
+
+            def submit(c: int, i: int) -> None:
+                body = b'[{"id":"job-%d"}]' % i
+                status, answer = conns[c].request("POST", "/jobs", body)
+                if status != 200:
+                    raise RuntimeError(f"POST /jobs answered {status}: {answer}")
+
+            fsyncs0, cpu0, own0 = _status(url)["fsyncs"], _cpu_seconds(proc.pid), _own_cpu()
+            out = run_producers(clients, n, submit, lambda c: conns[c].request("GET", "/"))
+            out["server_cpu_s"] = _cpu_seconds(proc.pid) - cpu0
+            out["client_cpu_s"] = _own_cpu() - own0
+            out["fsyncs"] = _status(url)["fsyncs"] - fsyncs0
+            for conn in conns:
+                conn.close()
+        finally:
+            _stop(proc)
+    return out
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def _runner(system: str, base: str | None) -> Callable[[int, int], dict[str, Any]]:
+    if system.startswith("simqueue"):
+        policy = system.split()[1]
+        return lambda c, n: produce_simqueue(policy, c, n, base)
+    if system == "huey":
+        return lambda c, n: produce_huey(c, n, base)
+    return lambda c, n: produce_persist_queue(c, n, base)
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def interleaved(n: int, repeats: int, base: str | None) -> dict[str, Any]:
+    """Every cell ``repeats`` times, interleaved, the disk's bare sync latency sampled before
+    each client count: ``{"cells", "bare_p50_ms"}``, the latter per repeat and client count."""
+    raw: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    bare: dict[int, list[float]] = {c: [] for c in CLIENTS}
+    for r in range(repeats):
+        for k, clients in enumerate(CLIENTS):
+            bare[clients].append(_pct(bare_sync_latencies(200, base), 0.5) * 1e3)
+            order = SYSTEMS[(r + k) % len(SYSTEMS) :] + SYSTEMS[: (r + k) % len(SYSTEMS)]
+            for system in order:
+                got = _runner(system, base)(clients, n)
+                raw.setdefault((system, clients), []).append(got)
+                print(
+                    f"  repeat {r + 1}/{repeats}, {clients:>2} clients, {system:<16} "
+                    f"{rate(n, got['seconds']):>8,.0f} jobs/s (bare sync "
+                    f"{bare[clients][-1]:.3f} ms)",
+                    flush=True,
+                )
+    cells = [_cell(system, clients, n, runs) for (system, clients), runs in raw.items()]
+    cells.sort(key=lambda c: (c["clients"], SYSTEMS.index(c["system"])))
+    return {"cells": cells, "bare_p50_ms": {str(c): v for c, v in bare.items()}}
+
+
+def _cell(system: str, clients: int, n: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One system at one client count: median jobs/s over repeats, ack percentiles over all
+    jobs, and per repeat (in repeat order) jobs/s and ack p50/p99."""
+    lat = [x for run in runs for x in run["latencies"]]
+    per_s = [rate(n, run["seconds"]) for run in runs]
+    fsyncs = [run["fsyncs"] for run in runs if "fsyncs" in run]
+    return {
+        "system": system,
+        "clients": clients,
+        "jobs": n,
+        "jobs_per_s": statistics.median(per_s),
+        "ack_p50_ms": _pct(lat, 0.50) * 1e3,
+        "ack_p99_ms": _pct(lat, 0.99) * 1e3,
+        "jobs_per_fsync": n * len(fsyncs) / sum(fsyncs) if fsyncs and sum(fsyncs) else None,
+        "server_cpu_us_per_job": _per_job(runs, "server_cpu_s", n),
+        "client_cpu_us_per_job": _per_job(runs, "client_cpu_s", n),
+        "runs_jobs_per_s": per_s,
+        "runs_p50_ms": [_pct(run["latencies"], 0.5) * 1e3 for run in runs],
+        "runs_p99_ms": [_pct(run["latencies"], 0.99) * 1e3 for run in runs],
+    }
+
+
+def _per_job(runs: list[dict[str, Any]], key: str, n: int) -> float | None:
+    """The median over runs of ``key`` seconds per job, in µs (None where not measured)."""
+    got = [run[key] for run in runs if key in run]
+    return statistics.median(got) / n * 1e6 if got else None
+
+
+def targets(cells: list[dict[str, Any]], bare: dict[str, list[float]]) -> dict[str, Any]:
+    """The targets at 16 clients and the latency bounds: each the median over repeats of the
+    ratio within one repeat (the two sides measured minutes apart at most), and a verdict."""
+
+    def cell(system: str, clients: int) -> dict[str, Any]:
+        return next(c for c in cells if c["system"] == system and c["clients"] == clients)
+
+    def over(a: list[float], b: list[float]) -> float:
+        return statistics.median(x / y for x, y in zip(a, b, strict=True))
+
+    huey16 = cell("huey", 16)["runs_jobs_per_s"]
+    always1, always16 = cell("simqueue always", 1), cell("simqueue always", 16)
+    batch16 = cell("simqueue batch", 16)
+    rows = {
+        "always_over_huey_16": (over(always16["runs_jobs_per_s"], huey16), 3.0, ">="),
+        "batch_over_huey_16": (over(batch16["runs_jobs_per_s"], huey16), 5.0, ">="),
+        "always_p50_1_in_bare": (over(always1["runs_p50_ms"], bare["1"]), 1.5, "<="),
+        "always_p99_16_in_bare": (over(always16["runs_p99_ms"], bare["16"]), 5.0, "<="),
+        "batch_p99_16_in_bare": (over(batch16["runs_p99_ms"], bare["16"]), 5.0, "<="),
+    }
+    return {
+        k: {"value": v, "target": t, "op": op, "met": v >= t if op == ">=" else v <= t}
+        for k, (v, t, op) in rows.items()
+    }
+
+
+def bench_bulk(n: int, workers: int = 8) -> dict[str, Any]:
+    """One POST of ``n`` jobs under ``batch``: to its acknowledgement, to all completed; then
+    the recovery time after a kill -9."""
     body = json.dumps([{"id": f"job-{i}", "payload": {"i": i}} for i in range(n)]).encode()
     with temp_dir() as d:
-        proc, url = _spawn(d, workers)
+        proc, url = _spawn(d, "batch", workers)
         try:
-            fsyncs0 = _get(url, "/status")["fsyncs"]
-            t0 = time.perf_counter()
-            ack = _post(url, "/jobs", body)
-            t_ack = time.perf_counter() - t0
-            while True:
-                st = _get(url, "/status")
-                if st["counts"]["completed"] >= n:
-                    break
-                time.sleep(0.005)
-            elapsed = time.perf_counter() - t0
-            assert ack["accepted"] == n
-            fsyncs = st["fsyncs"] - fsyncs0
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(30)
-            proc, url = _spawn(d, workers)
-            rec = _get(url, "/status")["recovery"]
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
+            with Client(url, timeout=300) as c:
+                t0 = time.perf_counter()
+                status, ack = c.request("POST", "/jobs", body)
+                t_ack = time.perf_counter() - t0
+                while c.request("GET", "/status")[1]["counts"]["completed"] < n:
+                    time.sleep(0.005)
+                elapsed = time.perf_counter() - t0
+            if status != 200 or ack["accepted"] != n:
+                raise RuntimeError(f"the bulk POST answered {status}: {ack}")
+            _stop(proc, signal.SIGKILL)
+            proc, url = _spawn(d, "batch", workers)
+            rec = _status(url)["recovery"]
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(30)
+            _stop(proc)
     return {
         "jobs": n,
+        "post_ack_s": t_ack,
         "seconds": elapsed,
         "jobs_per_s": rate(n, elapsed),
-        "post_ack_s": t_ack,
-        "fsyncs": fsyncs,
-        "jobs_per_fsync": n / fsyncs if fsyncs else None,
         "recovery_s": rec["wall_seconds"] if rec else None,
     }
 
 
-def bench_persist_queue(n: int) -> dict[str, Any]:
-    import persistqueue
-
-    with temp_dir() as d:
-        q = persistqueue.SQLiteAckQueue(os.path.join(d, "pq"), auto_commit=True)
-        t0 = time.perf_counter()
-        for i in range(n):
-            q.put({"id": f"job-{i}", "payload": {"i": i}})
-        for _ in range(n):
-            item = q.get(block=False)
-            q.ack(item)
-        elapsed = time.perf_counter() - t0
-    return {"jobs": n, "seconds": elapsed, "jobs_per_s": rate(n, elapsed)}
+def _file_system(path: str) -> str:
+    """The mount (device and type) that holds ``path``, from /proc/mounts."""
+    path = os.path.realpath(path)
+    best = ("?", "?", "")
+    try:
+        with open("/proc/mounts", encoding="utf-8") as fh:
+            for line in fh:
+                dev, mnt, fstype = line.split()[:3]
+                if (path + "/").startswith(mnt.rstrip("/") + "/") and len(mnt) >= len(best[2]):
+                    best = (dev, fstype, mnt)
+    except OSError:
+        pass
+    return f"{best[0]} ({best[1]}) at {best[2] or '?'}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_server", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="5,000 jobs instead of 20,000")
-    parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="400 jobs per cell, 2 repeats")
+    parser.add_argument("--jobs", type=int, default=None, help="jobs per cell")
+    parser.add_argument("--repeat", type=int, default=None)
+    parser.add_argument("--dir", default=None, help="where the data directories go (a real disk)")
     parser.add_argument("--no-write", action="store_true", help="do not update results.json")
     args = parser.parse_args(argv)
     quick = args.quick or is_quick(argv if argv is not None else sys.argv[1:])
-    n = 5_000 if quick else 20_000
-    n_pq = 1_000 if quick else 3_000
+    n = args.jobs or (400 if quick else 1500)
+    repeats = args.repeat or (2 if quick else 3)
     try:
+        import huey  # noqa: F401
         import persistqueue  # noqa: F401
     except ImportError:
-        print("persist-queue is not installed: pip install -e '.[bench]'")
+        print("huey or persist-queue is not installed: pip install -e '.[bench]'")
         return 1
-    sq_runs = [bench_simqueue(n, args.workers) for _ in range(args.repeat)]
-    pq_runs = [bench_persist_queue(n_pq) for _ in range(args.repeat)]
-    sq = statistics.median(r["jobs_per_s"] for r in sq_runs)
-    pq = statistics.median(r["jobs_per_s"] for r in pq_runs)
-    rows = [dict(system="simqueue run (HTTP, group commit)", **r) for r in sq_runs]
-    rows += [dict(system="persist-queue SQLiteAckQueue", **r) for r in pq_runs]
-    print_table(rows, title="end-to-end durable throughput (no-op jobs)")
-    ratio = sq / pq
-    ok = ratio >= 10 and sq >= 200
-    print(
-        f"\nmedian: simqueue {sq:,.0f} jobs/s, SQLiteAckQueue {pq:,.0f} jobs/s, ratio {ratio:.1f}x "
-        f"(need >= 10x and >= 200 jobs/s): {'met' if ok else 'MISSED'}"
-    )
+    base = args.dir
+    fs = _file_system(base or os.environ.get("TMPDIR", "/tmp"))
+    print(f"data directories on {fs}; {n} jobs per cell, {repeats} interleaved repeats")
+    got = interleaved(n, repeats, base)
+    cells, bare = got["cells"], got["bare_p50_ms"]
+    verdicts = targets(cells, bare)
+    bulk = bench_bulk(5_000 if quick else 20_000)
+    print_table(cells, title="one job per request, durable acknowledgements")
+    for c, v in bare.items():
+        print(f"bare pwrite+fdatasync p50 before the {c}-client cells: {v} ms")
+    for key, v in verdicts.items():
+        met = "met" if v["met"] else "MISSED"
+        print(f"{key}: {v['value']:.2f} (target {v['op']} {v['target']:g}): {met}")
+    print(f"bulk POST of {bulk['jobs']:,} jobs: {bulk['jobs_per_s']:,.0f} jobs/s to completion")
     if not args.no_write:
-        path = write_results(
-            "server",
-            {
-                "quick": quick,
-                "workers": args.workers,
-                "simqueue_runs": sq_runs,
-                "persist_queue_runs": pq_runs,
-                "simqueue_jobs_per_s": sq,
-                "persist_queue_jobs_per_s": pq,
-                "ratio": ratio,
-                "target_met": ok,
-            },
-        )
-        print(f"results: {path}")
+        section = {
+            "quick": quick,
+            "jobs_per_cell": n,
+            "repeats": repeats,
+            "workers": WORKERS,
+            "clients": list(CLIENTS),
+            "file_system": fs,
+            "bare_sync_p50_ms": bare,
+            "cells": cells,
+            "targets": verdicts,
+            "bulk": bulk,
+        }
+        print(f"results: {write_results('server', section)}")
     return 0
 
 

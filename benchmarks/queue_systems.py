@@ -1,8 +1,16 @@
-"""The systems :mod:`benchmarks.bench_queue` measures simqueue against, each running N jobs
-(enqueue, dispatch, complete) one call at a time in a fresh directory under the system temp dir:
+"""The systems simqueue is measured against, each in a fresh directory under the system temp
+dir (or ``base``).
+
+For :mod:`benchmarks.bench_queue`, N jobs (enqueue, dispatch, complete) one call at a time:
 persist-queue's ``SQLiteAckQueue``, a plain ``sqlite3`` queue table, and the disk's own limit (a
 bare write-and-sync loop). Each returns ``{"seconds", "fsyncs"}`` (``fsyncs`` None where the
 system does not count them).
+
+For :mod:`benchmarks.bench_server`, producers only: ``clients`` threads each submitting its share
+of N jobs one at a time and timing each submission until it returned durable
+(:func:`produce_huey`, :func:`produce_persist_queue`), and the latency of one bare
+overwrite-and-``fdatasync`` (:func:`bare_sync_latencies`), the write pattern of simqueue's log.
+Each producer run returns ``{"seconds", "latencies"}``.
 """
 
 from __future__ import annotations
@@ -10,7 +18,9 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .common import temp_dir
@@ -132,3 +142,116 @@ def run_bare_fsync(n: int, mode: str = "append+fsync") -> dict[str, Any]:
         finally:
             os.close(fd)
     return {"seconds": dt, "fsyncs": n}
+
+
+# ------------------------------------------------------------------------------- producers
+def run_producers(
+    clients: int,
+    n: int,
+    submit: Callable[[int, int], object],
+    prepare: Callable[[int], object] | None = None,
+) -> dict[str, Any]:
+    """``clients`` threads, thread ``c`` calling ``submit(c, i)`` for its share of ``n`` jobs,
+    all released at once (after ``prepare(c)``: opening a connection is not timed); the wall
+    time from the release to the last return, and every call's latency in seconds."""
+    shares = [n // clients + (c < n % clients) for c in range(clients)]
+    lat: list[list[float]] = [[] for _ in range(clients)]
+    errors: list[BaseException] = []
+    gate = threading.Barrier(clients + 1)
+
+    def body(c: int) -> None:
+        out, clock = lat[c], time.perf_counter
+        try:
+            if prepare is not None:
+                prepare(c)
+        except BaseException as exc:  # reported after the join; the gate still opens
+            errors.append(exc)
+        gate.wait()
+        if errors:
+            return
+        try:
+            base = sum(shares[:c])
+            for i in range(base, base + shares[c]):
+                t0 = clock()
+                submit(c, i)
+                out.append(clock() - t0)
+        except BaseException as exc:  # reported after the join
+            errors.append(exc)
+
+    threads = [threading.Thread(target=body, args=(c,), daemon=True) for c in range(clients)]
+    for t in threads:
+        t.start()
+    gate.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    dt = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError(f"{len(errors)} producer(s) failed, first: {errors[0]!r}")
+    return {"seconds": dt, "latencies": [x for per in lat for x in per]}
+
+
+def produce_huey(clients: int, n: int, base: str | None = None) -> dict[str, Any]:
+    """huey's ``SqliteHuey(fsync=True)`` (journal_mode=WAL, synchronous=FULL: each enqueue is
+    a committed, fsynced transaction before the call returns); no consumer runs."""
+    from huey import SqliteHuey
+
+    with temp_dir(base) as d:
+        huey = SqliteHuey("bench", filename=os.path.join(d, "huey.db"), fsync=True)
+
+        @huey.task()
+        def noop(i: int) -> None:  # never runs: only the enqueue is measured
+            pass
+
+        try:
+            out = run_producers(clients, n, lambda c, i: noop(i))
+            queued = huey.pending_count()
+        finally:
+            huey.storage.close()
+    if queued != n:
+        raise RuntimeError(f"SqliteHuey holds {queued} of {n} jobs")
+    return out
+
+
+def produce_persist_queue(clients: int, n: int, base: str | None = None) -> dict[str, Any]:
+    """persist-queue ``SQLiteAckQueue(auto_commit=True, multithreading=True)``: each ``put``
+    its own transaction (journal_mode=WAL, SQLite's default synchronous=FULL, checked)."""
+    import persistqueue
+
+    with temp_dir(base) as d:
+        q = persistqueue.SQLiteAckQueue(
+            os.path.join(d, "pq"), auto_commit=True, multithreading=True
+        )
+        try:
+            putter = q._putter  # the connection its puts commit on
+            assert putter is not None
+            sync = putter.execute("PRAGMA synchronous").fetchone()[0]
+            if sync != 2:
+                raise RuntimeError(f"SQLiteAckQueue runs with synchronous={sync}, not FULL (2)")
+            out = run_producers(clients, n, lambda c, i: q.put({"id": f"job-{i}", "n": i}))
+            queued = q.qsize()
+        finally:
+            q.close()
+    if queued != n:
+        raise RuntimeError(f"SQLiteAckQueue holds {queued} of {n} jobs")
+    return out
+
+
+def bare_sync_latencies(n: int, base: str | None = None, size: int = 128) -> list[float]:
+    """``n`` times: ``pwrite`` ``size`` bytes into space written and synced beforehand, then
+    ``fdatasync`` (what simqueue's log does with its preallocated segment); each pair's
+    latency in seconds."""
+    with temp_dir(base) as d:
+        fd = os.open(os.path.join(d, "bare.log"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, b"\0" * (size * n + 4096))
+            os.fsync(fd)
+            chunk, out, clock = b"x" * size, [], time.perf_counter
+            for i in range(n):
+                t0 = clock()
+                os.pwrite(fd, chunk, size * i)
+                os.fdatasync(fd)
+                out.append(clock() - t0)
+        finally:
+            os.close(fd)
+    return out

@@ -26,11 +26,13 @@ from simqueue.core.jobs import Job, JobInfo, JobState
 from simqueue.core.queue import DurableQueue, RecoveryReport
 from simqueue.lab.export import export  # noqa: E402  (standard library only until it is called)
 from simqueue.sim.config import Config
+from simqueue.sim.disk import DiskProfile
 from simqueue.sim.distributions import Constant, Exponential, Poisson, Uniform
 from simqueue.sim.kernel import EmptySchedule
 from simqueue.sim.simulation import Simulation, Summary
 from simqueue.sim.trace import TraceEvent
 
+#: The one place the version is written: pyproject.toml reads it ([tool.setuptools.dynamic]).
 __version__ = "0.1.0"
 
 # The service and the testing tools log through logging.getLogger(__name__); a library stays
@@ -40,6 +42,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 __all__ = [
     "Config",
     "Constant",
+    "DiskProfile",
     "EmptySchedule",
     "Exponential",
     "Poisson",

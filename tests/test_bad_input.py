@@ -91,6 +91,9 @@ def test_bad_job_file_is_refused_by_the_cli(name, server, tmp_path, capsys) -> N
     content, fragment = BAD_FILES[name]
     path = tmp_path / f"{name}.json"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    # jobs of earlier tests may still be running: compare once the queue is idle
+    idle = lambda: counts(server.url)["pending"] + counts(server.url)["in_flight"] == 0  # noqa: E731
+    wait_until(idle, what="the queue to be idle")
     before = server.status()
     assert main(["enqueue", "--file", str(path), "--url", server.url]) == ExitCode.BAD_INPUT
     err = one_line(capsys.readouterr().err)
@@ -147,7 +150,7 @@ def test_body_needs_a_content_length(server) -> None:
     )
     assert status == 411 and "Content-Length" in json.loads(raw)["error"]
     raw = raw_exchange(server.port, b"POST /jobs HTTP/1.0\r\n\r\n")
-    assert raw.startswith(b"HTTP/1.0 411")
+    assert raw.startswith(b"HTTP/1.1 411")
     status, _, raw = request(server.url, "POST", "/jobs", b"[]", {"Content-Length": "nope"})
     assert status == 400
 
@@ -164,7 +167,7 @@ def raw_exchange(port: int, data: bytes) -> bytes:
 def test_garbage_request_line_gets_a_json_400(server) -> None:
     raw = raw_exchange(server.port, b"NONSENSE\r\n\r\n")
     head, _, body = raw.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.0 400") and json.loads(body)["status"] == 400
+    assert head.startswith(b"HTTP/1.1 400") and json.loads(body)["status"] == 400
     assert sum(counts(server.url).values()) == 3
 
 

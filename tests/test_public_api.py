@@ -12,6 +12,7 @@ PUBLIC = {
     "CorruptSnapshotError",
     "CorruptWALError",
     "DataDirLockedError",
+    "DiskProfile",
     "DuplicateJobError",
     "DurableQueue",
     "EmptySchedule",

@@ -17,23 +17,67 @@ def _t(fragment: str, **values: Any) -> str:
     return fill("apps", fragment, **values)
 
 
+SERVER_COLUMNS = [
+    "clients",
+    "system",
+    "jobs_per_s",
+    "ack_p50_ms",
+    "ack_p99_ms",
+    "jobs_per_fsync",
+    "server_cpu_us_per_job",
+    "client_cpu_us_per_job",
+]
+TARGET_LABELS = {
+    "always_over_huey_16": '"always" / huey jobs/s, 16 clients',
+    "batch_over_huey_16": '"batch" / huey jobs/s, 16 clients',
+    "always_p50_1_in_bare": '"always" ack p50, 1 client / bare fdatasync p50',
+    "always_p99_16_in_bare": '"always" ack p99, 16 clients / bare fdatasync p50',
+    "batch_p99_16_in_bare": '"batch" ack p99, 16 clients / bare fdatasync p50',
+}
+
+
 def section_server(doc: dict[str, Any], img: str) -> Blocks:
     srv = doc.get("server") or {}
     out = [_t("server-heading"), stale(doc, "server")]
-    if not srv:
+    if not srv.get("cells"):
         return out
-    rows = [dict(system="simqueue run", **r) for r in srv.get("simqueue_runs", [])]
-    rows += [dict(system="SQLiteAckQueue", **r) for r in srv.get("persist_queue_runs", [])]
-    median = _t(
-        "server-median",
-        simqueue_jobs_per_s=srv["simqueue_jobs_per_s"],
-        persist_queue_jobs_per_s=srv["persist_queue_jobs_per_s"],
-        ratio=srv["ratio"],
-        verdict=verdict(bool(srv.get("target_met"))),
-    )
-    out += [_t("server-intro"), md_table(rows), median]
+    bare = srv["bare_sync_p50_ms"]
+    bare_rows = [
+        {"clients": c, **{f"repeat {i + 1}": v for i, v in enumerate(vals)}}
+        for c, vals in bare.items()
+    ]
+    out += [
+        _t(
+            "server-intro",
+            jobs=srv["jobs_per_cell"],
+            repeats=srv["repeats"],
+            workers=srv["workers"],
+            file_system=srv["file_system"],
+        ),
+        md_table(srv["cells"], SERVER_COLUMNS),
+        _t("server-bare"),
+        md_table(bare_rows),
+        _t("server-targets"),
+        md_table(_target_rows(srv["targets"])),
+        _t("server-guarantees"),
+    ]
+    bulk = srv.get("bulk")
+    if bulk:
+        out.append(_t("server-bulk", **bulk))
     out.append(caption(doc, "server", fig_server(srv, img)))
     return out
+
+
+def _target_rows(targets: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "measure": TARGET_LABELS.get(k, k),
+            "value": v["value"],
+            "target": f"{v['op']} {v['target']:g}",
+            "verdict": verdict(bool(v["met"])),
+        }
+        for k, v in targets.items()
+    ]
 
 
 def section_dashboard(doc: dict[str, Any], img: str) -> Blocks:

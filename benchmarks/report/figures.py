@@ -200,22 +200,30 @@ def fig_queue(q: dict[str, Any], img_dir: str) -> str | None:
 
 
 def fig_server(srv: dict[str, Any], img_dir: str) -> str | None:
-    if not srv.get("simqueue_runs"):
+    cells = srv.get("cells") or []
+    if not cells:
         return None
-    fig, (ax,) = _figure(6, 3.6)
-    vals = [
-        [r["jobs_per_s"] for r in srv["simqueue_runs"]],
-        [r["jobs_per_s"] for r in srv["persist_queue_runs"]],
-    ]
-    _bars(
-        ax,
-        ["simqueue run\n(HTTP, group commit)", "persist-queue\nSQLiteAckQueue"],
-        vals,
-        ["#1f77b4", "#d62728"],
-    )
-    ax.set_yscale("log")
-    ax.set_ylabel("jobs per second, log scale")
-    ax.set_title("end-to-end durable throughput")
+    fig, (ax_rate, ax_p99) = _figure(10, 3.8, ncols=2)
+    colors = {
+        "simqueue always": "#1f77b4",
+        "simqueue batch": "#17becf",
+        "huey": "#2ca02c",
+        "persist-queue": "#d62728",
+    }
+    for system, color in colors.items():
+        mine = sorted((c for c in cells if c["system"] == system), key=lambda c: c["clients"])
+        xs = [c["clients"] for c in mine]
+        ax_rate.plot(xs, [c["jobs_per_s"] for c in mine], "o-", color=color, label=system)
+        ax_p99.plot(xs, [c["ack_p99_ms"] for c in mine], "o-", color=color, label=system)
+    for ax, label in ((ax_rate, "jobs per second"), (ax_p99, "ack p99, ms")):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("concurrent clients, one job per request")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    ax_rate.legend(fontsize="small")
+    ax_rate.set_title("durable acknowledgements per second")
+    ax_p99.set_title("ack latency p99")
     return _save(fig, img_dir, "perf-server.png")
 
 

@@ -170,9 +170,15 @@ def _recovery(core: dict[str, Any]) -> list[Row]:
 
 
 _QUEUE_LABELS = {
-    "batch_over_sqliteackqueue": ("group commit / persist-queue SQLiteAckQueue", ">= 20x"),
+    "batch_over_sqliteackqueue": (
+        "group commit (1 fsync per 100 jobs) / SQLiteAckQueue (1 commit per op)",
+        "(unequal durability: info)",
+    ),
     "pairing_every_op": ('"always" / sqlite3 table, autocommit', ">= 1x"),
-    "always_over_ceiling": ('"always" / (bare fsync rate / fsyncs per job)', ">= 0.5 (2x)"),
+    "always_over_ceiling": (
+        '"always" / (bare overwrite+fdatasync rate / fsyncs per job)',
+        ">= 0.5 (2x)",
+    ),
 }
 
 
@@ -198,23 +204,56 @@ def _queue(q: dict[str, Any]) -> list[Row]:
     return rows
 
 
+_SERVER_HEADLINES = (
+    (
+        "always_over_huey_16",
+        '"always" / huey SqliteHuey(fsync=True) jobs/s, 16 clients, 1 job/request',
+        "x",
+    ),
+    (
+        "batch_over_huey_16",
+        '"batch" / huey SqliteHuey(fsync=True) jobs/s, 16 clients, 1 job/request',
+        "x",
+    ),
+    (
+        "always_p50_1_in_bare",
+        '"always" ack p50 at 1 client, in bare pwrite+fdatasync latencies',
+        "",
+    ),
+    (
+        "always_p99_16_in_bare",
+        '"always" ack p99 at 16 clients, in bare pwrite+fdatasync latencies',
+        "",
+    ),
+)
+
+
 def _server(srv: dict[str, Any]) -> list[Row]:
-    """Section 5: ``simqueue run`` end to end, against SQLiteAckQueue and 200 jobs/s."""
-    if srv.get("ratio") is None:
-        return []
-    ratio, jobs = srv["ratio"], srv["simqueue_jobs_per_s"]
-    measure = "simqueue run (HTTP, batch) / SQLiteAckQueue jobs/s"
-    return [
-        _row("5 server", measure, ratio, f"{ratio:.1f}x", ">= 10x", ratio >= 10),
-        _row(
-            "5 server",
-            "simqueue run end-to-end jobs/s",
-            jobs,
-            f"{jobs:,.0f}",
-            ">= 200 jobs/s",
-            jobs >= 200,
-        ),
-    ]
+    """Section 5: one job per request against huey at equal durability, the ack latency in
+    bare fsync latencies, and the bulk POST as information of its own."""
+    targets = srv.get("targets") or {}
+    rows = []
+    for key, measure, unit in _SERVER_HEADLINES:
+        t = targets.get(key)
+        if t is None:
+            continue
+        target = f"{t['op']} {t['target']:g}{unit}"
+        rows.append(
+            _row("5 server", measure, t["value"], f"{t['value']:.2f}{unit}", target, t["met"])
+        )
+    bulk = srv.get("bulk")
+    if bulk:
+        rows.append(
+            _row(
+                "5 server",
+                f"one POST of {bulk['jobs']:,} jobs (bulk, not comparable), jobs/s to completion",
+                bulk["jobs_per_s"],
+                f"{bulk['jobs_per_s']:,.0f}",
+                "(own row)",
+                None,
+            )
+        )
+    return rows
 
 
 def _dashboard(dash: dict[str, Any]) -> list[Row]:

@@ -110,6 +110,31 @@ def _why_dashboard(doc: dict[str, Any], h: Row) -> str:
 Why = Callable[[dict[str, Any], Row], str]
 
 
+def _why_server(doc: dict[str, Any], h: Row) -> str:
+    """What bounds the server at 16 clients: its CPU and the clients' per job against the
+    disk's bare fsync, from the cells of the ``server`` section."""
+    srv = doc.get("server") or {}
+    cells = {(c["system"], c["clients"]): c for c in srv.get("cells") or []}
+    mine, huey = cells.get(("simqueue always", 16)), cells.get(("huey", 16))
+    bare = [v for vals in (srv.get("bare_sync_p50_ms") or {}).values() for v in vals]
+    if mine is None or huey is None or not bare or mine.get("server_cpu_us_per_job") is None:
+        return _t("other")
+    if not h["measure"].startswith('"always" / huey'):
+        return _t("server-same")
+    cpus = (srv.get("machine") or {}).get("cpu_count", "?")
+    cpu = _t(
+        "server-cpu",
+        server_cpu=mine["server_cpu_us_per_job"],
+        client_cpu=mine["client_cpu_us_per_job"],
+        cpus=cpus,
+        bare=statistics.median(bare),
+        bare_max=max(bare),
+        jobs_per_fsync=mine["jobs_per_fsync"] or 0.0,
+        huey_p50=huey["ack_p50_ms"],
+    )
+    return sentences(cpu, _t("server-fix"))
+
+
 def _explainer(h: Row) -> Why:
     """Which explanation fits headline ``h`` (by its item number and measure)."""
     item, measure = h["item"], h["measure"]
@@ -124,7 +149,7 @@ def _explainer(h: Row) -> Why:
     if item.startswith("4"):
         return lambda doc, h: why_queue(doc, h["measure"])
     if item.startswith("5"):
-        return lambda doc, h: _t("server")
+        return _why_server
     if item.startswith("6"):
         return _why_dashboard
     return lambda doc, h: _t("other")

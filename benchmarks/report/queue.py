@@ -48,6 +48,7 @@ def _headline(head: dict[str, Any], group_jobs: int) -> Blocks:
         "disk",
         group_jobs=group_jobs,
         bare_fsyncs_per_s=head["bare_fsyncs_per_s"],
+        bare_overwrite_per_s=head.get("bare_overwrite_fdatasync_per_s", float("nan")),
         always_fsyncs_per_job=head["always_fsyncs_per_job"],
         always_ceiling_jobs_per_s=head["always_ceiling_jobs_per_s"],
         batch_jobs_per_bare_fsync=head.get("batch_jobs_per_bare_fsync", float("nan")),

@@ -59,4 +59,16 @@ def section_recovery(doc: dict[str, Any], img: str) -> Blocks:
     if fs:
         out += [_t("fsync-title"), md_table(fs)]
     out.append(caption(doc, "core", fig_recovery(core, img)))
+    return out + _windows(doc)
+
+
+def _windows(doc: dict[str, Any]) -> Blocks:
+    """Recovery against history with a retention window, and a snapshot's stall on enqueues."""
+    out: Blocks = []
+    retention = doc.get("retention") or {}
+    if retention.get("rows"):
+        out += [_t("retention-title", records=retention["records"]), md_table(retention["rows"])]
+    hold = doc.get("snapshot_hold") or {}
+    if hold.get("rows"):
+        out += [_t("hold-title", jobs=hold["jobs"]), md_table(hold["rows"])]
     return out

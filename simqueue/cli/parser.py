@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 
 from simqueue import __version__
-from simqueue.cli import enqueue, run, simulate, status, wal
+from simqueue.cli import calibrate, crashtest, enqueue, run, simulate, status, sweep, wal
 from simqueue.cli.demo import command as demo_command
 from simqueue.cli.help import EPILOG
 
 #: The command modules in the order ``simqueue --help`` lists them.
-COMMANDS = (run, enqueue, status, demo_command, simulate, wal)
+COMMANDS = (run, enqueue, status, demo_command, simulate, sweep, crashtest, wal, calibrate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,15 +2,21 @@
 
 The command reads the settings, builds a :class:`~simqueue.service.server.Server`, starts it
 (opening the data directory is recovery) and reports, on stdout, where it listens, what recovery
-found and, once stopped, the final counts. Start-up failures become one-line errors with the exit
-code that names them (a locked directory is 5, an unusable address is 1).
+found and, once stopped, the final counts. While it serves, a status line on stderr every few
+seconds (``--status-every``) says how many jobs are pending, in flight and done, and the rate they
+finish at; ``--quiet`` turns it off. Start-up failures become one-line errors with the exit code
+that names them (a locked directory is 5, an unusable address is 1).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from typing import TYPE_CHECKING
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from simqueue import __version__
 from simqueue.cli.client import read_token
@@ -29,6 +35,9 @@ if TYPE_CHECKING:
     from simqueue.service.server import Server
     from simqueue.service.work import Handler
     from simqueue.sim.config import Config
+
+#: Seconds between two status lines while the server runs.
+STATUS_EVERY = 5.0
 
 #: The settings keys ``run`` has flags for.
 RUN_KEYS = [
@@ -67,6 +76,15 @@ def add_parser(subparsers: Subparsers) -> None:
     )
     add_queue_flags(p)
     p.add_argument("--access-log", action="store_true", help="log every HTTP request to stderr")
+    p.add_argument("--quiet", action="store_true", help="no status line on stderr while serving")
+    p.add_argument(
+        "--status-every",
+        dest="status_every",
+        type=float,
+        default=STATUS_EVERY,
+        metavar="SECONDS",
+        help=f"seconds between status lines ({STATUS_EVERY:g})",
+    )
     add_print_config(p)
     p.set_defaults(func=cmd_run)
 
@@ -77,12 +95,64 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.print_config:
         print_config(settings)
         return ExitCode.OK
+    if not args.status_every > 0:
+        raise CliError(f"--status-every must be above 0; got {args.status_every}", ExitCode.USAGE)
     server = _build_server(settings, access_log=args.access_log)
     _start(server, settings)
     _report_started(server, settings.config)
-    code = server.serve_forever()
+    with _status_lines(server, None if args.quiet else args.status_every):
+        code = server.serve_forever()
     _report_stopped(server)
     return code
+
+
+def status_line(before: dict[str, int], now: dict[str, int], seconds: float) -> str:
+    """One status line from the queue's counts ``seconds`` apart: pending, in flight, done
+    (completed and dead) and how fast jobs were done in between."""
+    done = now.get("completed", 0) + now.get("dead", 0)
+    was = before.get("completed", 0) + before.get("dead", 0)
+    rate = (done - was) / seconds if seconds > 0 else 0.0
+    return (
+        f"simqueue: {now.get('pending', 0)} pending, {now.get('in_flight', 0)} in flight, "
+        f"{done} done ({now.get('completed', 0)} completed, {now.get('dead', 0)} dead), "
+        f"{rate:.1f} jobs/s"
+    )
+
+
+@contextlib.contextmanager
+def _status_lines(server: Server, every: float | None) -> Iterator[None]:
+    """A thread printing :func:`status_line` on stderr every ``every`` seconds while inside
+    (none when ``every`` is None)."""
+    if every is None:
+        yield
+        return
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=_print_status, args=(server, every, stop), name="status-line", daemon=True
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(every + 1.0)
+
+
+def _print_status(server: Server, every: float, stop: threading.Event) -> None:
+    from simqueue.core.errors import SimQueueError
+    from simqueue.service.http_api import ApiError
+
+    before: dict[str, Any] | None = None
+    t0 = time.monotonic()
+    while before is None or not stop.wait(every):
+        try:
+            counts = server.status()["counts"]
+        except (SimQueueError, ApiError, RuntimeError):
+            return  # the queue is closing: the final counts follow on stdout
+        t1 = time.monotonic()
+        if before is not None:
+            print(status_line(before, counts, t1 - t0), file=sys.stderr, flush=True)
+        before, t0 = counts, t1
 
 
 def _build_server(settings: Settings, *, access_log: bool) -> Server:
@@ -165,4 +235,4 @@ def _report_stopped(server: Server) -> None:
     )
 
 
-__all__ = ["RUN_KEYS", "add_parser", "cmd_run"]
+__all__ = ["RUN_KEYS", "STATUS_EVERY", "add_parser", "cmd_run", "status_line"]

@@ -63,7 +63,15 @@ TIME_KEYS = frozenset(
     }
 )
 NULLABLE_KEYS = frozenset(
-    {"snapshot_interval", "arrival", "data_dir", "handler", "crash_at", "token_file"}
+    {
+        "snapshot_interval",
+        "arrival",
+        "data_dir",
+        "handler",
+        "crash_at",
+        "token_file",
+        "retain_finished",
+    }
 )
 
 #: The original plan's key names, so an old config file gets a useful hint instead of a shrug.

@@ -11,7 +11,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from simqueue.cli.settings import Settings
+    from simqueue.cli.sim_verdicts import Verdict
     from simqueue.sim.simulation import Simulation, Summary
 
 #: Above this many trace events the per-attempt worker timeline is unreadable (and slow).
@@ -26,9 +27,15 @@ TIMELINE_MAX_EVENTS = 20_000
 
 
 def write_outputs(
-    sim: Simulation, settings: Settings, summary: Summary, out: str, invariants: str
+    sim: Simulation,
+    settings: Settings,
+    summary: Summary,
+    out: str,
+    invariants: str,
+    verdicts: Sequence[Verdict] = (),
 ) -> list[str]:
-    """trace.csv, jobs.csv, metrics.csv, summary.json and the plots; returns their paths."""
+    """trace.csv, jobs.csv, metrics.csv, summary.json (with the targets' verdicts) and the plots;
+    returns their paths."""
     from simqueue.lab.frames import jobs_frame, metrics_frame, trace_frame
 
     trace = trace_frame(sim)
@@ -40,18 +47,21 @@ def write_outputs(
         path = os.path.join(out, name)
         df.to_csv(path, index=False)
         files.append(path)
-    files.append(_write_summary(settings, summary, out, invariants))
+    files.append(_write_summary(settings, summary, out, invariants, verdicts))
     files += write_plots(sim, out, metrics, jobs, interval, len(trace))
     return files
 
 
-def _write_summary(settings: Settings, summary: Summary, out: str, invariants: str) -> str:
+def _write_summary(
+    settings: Settings, summary: Summary, out: str, invariants: str, verdicts: Sequence[Verdict]
+) -> str:
     path = os.path.join(out, "summary.json")
     doc = {
         "summary": summary.as_dict(),
         "config": settings.config.to_dict(),
         "scenario": settings.as_dict()["scenario"],
         "invariants": invariants,
+        "targets": [v.as_dict() for v in verdicts],
     }
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(json_safe(doc), fh, indent=2, default=str)
@@ -132,12 +142,16 @@ def _save(fig: Figure, out: str, name: str) -> str:
 
 
 def _queue_plot(metrics: pd.DataFrame) -> Figure:
+    """Pending, completed and dead above; in flight (at most one per worker, so on a scale of
+    its own) below."""
     fig = _figure()
-    ax = fig.add_subplot()
-    for col in ("pending", "in_flight", "completed", "dead"):
-        ax.plot(metrics["time"], metrics[col].astype(float), label=col)
-    ax.set(xlabel="simulated time (s)", ylabel="jobs", title="Queue state over time")
-    ax.legend()
+    counts, flight = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    for col, style in (("pending", "-"), ("completed", "-"), ("dead", "--")):
+        counts.plot(metrics["time"], metrics[col].astype(float), style, label=col)
+    flight.plot(metrics["time"], metrics["in_flight"].astype(float), color="tab:purple")
+    counts.set(ylabel="jobs", title="Queue state over time")
+    flight.set(xlabel="simulated time (s)", ylabel="in flight")
+    counts.legend()
     return fig
 
 

@@ -15,6 +15,7 @@ the copy when recovery adopts a snapshot that needed it.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 from simqueue.core import snapshot as snap
@@ -43,6 +44,8 @@ class Checkpoints:
         # Snapshot path -> the chunks it lists, remembered when written, so pruning does not
         # read the previous snapshot back.
         self._chunks_of: dict[str, set[str]] = {}
+        #: Held for the whole of one snapshot: one at a time, and the queue closes between them.
+        self.writing = threading.Lock()
 
     @classmethod
     def found(
@@ -61,15 +64,19 @@ class Checkpoints:
         self,
         last_seq: int,
         now: float,
-        live: list[JobRecord],
+        live: tuple[bytes, int],
         finished: list[JobRecord],
         counters: dict[str, int],
+        window: tuple[int, int] = (0, 0),
     ) -> str:
         """Write the snapshot at ``last_seq`` (and a chunk of the jobs ``finished`` since the
-        previous one) durably; returns its path. The caller prunes once it has counted it."""
+        previous one) durably; returns its path. ``live``: the live jobs' encoded rows and their
+        count; ``window``: how many jobs have finished, and the ordinal of the oldest still in
+        the retention window. The caller prunes once it has counted it."""
         path, chunks = snap.write_snapshot(
-            self.fs, self.snap_dir, last_seq, now, live, finished, self.chunks, counters
-        )
+            self.fs, self.snap_dir, last_seq, now, live, finished, self.chunks, counters,
+            upto=window[0], keep_from=window[1],
+        )  # fmt: skip
         self.chunks = chunks
         self._chunks_of[path] = {m["name"] for m in chunks}
         self.snapshots = [s for s in self.snapshots if s[1] != path] + [(last_seq, path)]

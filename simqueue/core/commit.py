@@ -1,8 +1,11 @@
 """Commit policies: when the records an operation appended reach the OS and the disk.
 
-* ``always`` (:class:`CommitAlways`): every operation is fsynced before it returns.
-* ``batch`` (:class:`GroupCommit`): group commit, one fsync once ``batch_size`` records are
-  waiting or the oldest has waited ``flush_interval`` seconds, whichever comes first.
+* ``always`` (:class:`CommitAlways`): every operation returns once an fsync covering its
+  records has returned.
+* ``batch`` (:class:`GroupCommit`): one fsync once ``batch_size`` records are waiting or the
+  oldest has waited ``flush_interval`` seconds, whichever comes first; those are upper bounds: a
+  caller that waits for its acknowledgement (:meth:`CommitPolicy.wait_acknowledged`) starts the
+  fsync at once if none is running, or joins the next one.
 * ``never`` (:class:`CommitNever`): every operation reaches the OS (survives ``kill -9``), none
   is fsynced.
 
@@ -14,18 +17,29 @@ commits; a group commit moves them to the end of its open window. An I/O error s
 
 Threads: the policy holds the queue's mutex (:attr:`CommitPolicy.mutex`); every public operation
 of the queue runs under it (:meth:`CommitPolicy.enter` / :meth:`CommitPolicy.leave`). Under
-``always`` a public operation does not hold it across its fsync: its commit only notes the seq
-it needs durable, and after releasing the mutex it waits in :meth:`CommitAlways.wait_durable`
-for an fsync that covers that seq, which many threads' records may share (group commit). One
-thread at a time writes and fsyncs (``sync_lock``, always taken before the mutex); the others
-append meanwhile. Anything that rolls or closes the current segment also holds ``sync_lock``.
+``always`` and ``batch`` no operation holds it across an fsync. A commit inside a public
+operation only notes the seq it needs durable; after releasing the mutex the operation waits in
+:meth:`CommitPolicy.wait_durable`, the group committer (the leader/follower scheme of
+PostgreSQL's WAL flush and etcd's batched fsync): if no fsync is running, the caller becomes the
+leader, takes every record appended so far (its own and other threads'), hands them to the OS
+under the mutex, releases it, fsyncs, and wakes everyone; callers arriving while it runs wait,
+and when it returns each one whose seq it covered returns at once, while the first one not
+covered leads the next fsync for everything appended meanwhile. So every fsync starts as soon
+as the previous one finished if anyone waits, and covers everything that arrived during it. One
+leader at a time (``sync_lock``, always taken before the mutex); anything that rolls or closes
+the current segment also holds ``sync_lock``, so it never pulls the file from under an fsync.
+
+A caller with a lock of its own (the server's) calls operations inside
+:meth:`CommitPolicy.acks_deferred`, so they return without waiting, releases its lock, then
+waits with :meth:`CommitPolicy.wait_acknowledged`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import ClassVar
 
 from simqueue.core.errors import StorageError
@@ -43,15 +57,26 @@ Stop = Callable[[OSError, str], StorageError]
 class CommitPolicy:
     """One queue's commit policy over its WAL writer. Subclasses decide :meth:`commit`."""
 
-    __slots__ = ("writer", "due_seq", "due_time", "unsynced_since", "_stop", "mutex", "sync_lock")
+    __slots__ = (
+        "writer",
+        "due_seq",
+        "due_time",
+        "unsynced_since",
+        "_stop",
+        "_check_open",
+        "mutex",
+        "sync_lock",
+        "_local",
+    )
     name: ClassVar[str]
     #: Whether a public operation waits for its fsync after the mutex (:meth:`enter`,
-    #: :meth:`leave`, :meth:`wait_durable`); if not, they are never called.
+    #: :meth:`leave`, :meth:`wait_durable`); if not, enter and leave are never called.
     defers: ClassVar[bool] = False
 
-    def __init__(self, writer: WALWriter, stop: Stop) -> None:
+    def __init__(self, writer: WALWriter, stop: Stop, check_open: CheckOpen) -> None:
         self.writer = writer
         self._stop = stop
+        self._check_open = check_open
         self.due_seq = 0
         self.due_time = math.inf
         #: When the oldest record not yet fsynced was committed (group commit only), else None.
@@ -60,9 +85,10 @@ class CommitPolicy:
         #: applying and committing included), so one thread at a time changes the log and the
         #: table. Kept here, not on the queue, so the queue stays under 30 instance attributes.
         self.mutex = threading.RLock()
-        #: Held by whoever writes and fsyncs outside the mutex, and by whatever rolls or closes
-        #: the current segment; taken before the mutex, never while holding it.
+        #: Held by the group commit's leader from taking the records to recording their fsync,
+        #: and by whatever rolls or closes the current segment; taken before the mutex.
         self.sync_lock = threading.Lock()
+        self._local = threading.local()  # ``defer``: this thread's acknowledgements wait later
 
     def enter(self) -> None:
         """A public operation has taken the mutex."""
@@ -74,6 +100,24 @@ class CommitPolicy:
 
     def wait_durable(self, seq: int) -> None:
         """Outside the mutex: return once ``seq`` is acknowledged (nothing to do here)."""
+
+    def wait_acknowledged(self, seq: int) -> None:
+        """Outside the mutex: return once the record ``seq`` is acknowledged under this policy,
+        leading or joining a group commit if it is not yet."""
+        if seq > self.acknowledged_seq():
+            self.wait_durable(seq)
+
+    @contextlib.contextmanager
+    def acks_deferred(self) -> Iterator[None]:
+        """While inside, this thread's public operations return without waiting for their
+        fsync; the caller then waits with :meth:`wait_acknowledged` (``sync`` still waits)."""
+        local = self._local
+        before = getattr(local, "defer", False)
+        local.defer = True
+        try:
+            yield
+        finally:
+            local.defer = before
 
     def commit(self, now: float) -> None:
         """After an operation appended its records (``now``: its clock reading)."""
@@ -108,33 +152,26 @@ class CommitPolicy:
         return self.writer.durable_seq
 
 
-class CommitAlways(CommitPolicy):
-    """``always``. Inside a public operation (``_depth > 0``) a commit is deferred to
-    :meth:`wait_durable`; a caller of the queue's unlocked forms (one thread owning the queue)
-    fsyncs in :meth:`commit` itself."""
+class _GroupCommitter(CommitPolicy):
+    """A policy whose public operations fsync after releasing the mutex, sharing each fsync
+    with every thread that appended meanwhile. Inside a public operation (``_depth > 0``) a
+    commit is deferred to :meth:`wait_durable`; a caller of the queue's unlocked forms (one
+    thread owning the queue) fsyncs in :meth:`commit` itself."""
 
-    __slots__ = ("_depth", "_want", "_check_open")
-    name = "always"
+    __slots__ = ("_depth", "_want", "_forced", "_cv", "_leading")
     defers = True
 
     def __init__(self, writer: WALWriter, stop: Stop, check_open: CheckOpen) -> None:
-        super().__init__(writer, stop)
+        super().__init__(writer, stop, check_open)
         self._depth = 0  # nesting of public operations holding the mutex
         self._want = 0  # the seq the outermost one must see durable before it returns
-        self._check_open = check_open
-
-    def commit(self, now: float) -> None:
-        if self._depth:
-            self._want = self.writer.next_seq - 1
-            return
-        try:
-            self.writer.sync()
-        except OSError as exc:
-            raise self._stop(exc, "WAL write") from exc
+        self._forced = False  # ``sync`` asked for it: waited for even when deferred
+        self._cv = threading.Condition(threading.Lock())  # followers wait for the leader here
+        self._leading = False  # a leader is writing and fsyncing
 
     def sync(self, what: str = "WAL fsync") -> None:
         if self._depth:
-            self._want = self.writer.next_seq - 1
+            self._want, self._forced = self.writer.next_seq - 1, True
             return
         super().sync(what)
 
@@ -145,32 +182,74 @@ class CommitAlways(CommitPolicy):
         self._depth -= 1
         if self._depth:
             return 0
-        want, self._want = self._want, 0
+        want, forced, self._want, self._forced = self._want, self._forced, 0, False
+        if not forced and getattr(self._local, "defer", False):
+            return 0
         return want if want > self.writer.durable_seq else 0
 
     def wait_durable(self, seq: int) -> None:
-        """Group commit: one thread at a time writes the buffer (its records and everyone
-        else's) and fsyncs it outside the mutex; whoever finds its seq covered returns."""
+        """Return once an fsync covering ``seq`` has returned: lead one if none is running,
+        otherwise wait for the running one and, if it did not cover ``seq``, lead or join the
+        next."""
+        cv = self._cv
+        with cv:
+            while self.writer.durable_seq < seq:
+                if not self._leading:
+                    self._leading = True
+                    break
+                cv.wait()
+            else:
+                return
+        try:
+            self._lead()
+        finally:
+            with cv:
+                self._leading = False
+                cv.notify_all()
+
+    def _lead(self) -> None:
+        """Take every record appended so far and hand it to the OS (under the mutex, so the
+        log keeps seq order), fsync it outside the mutex, then record it durable."""
         w = self.writer
         with self.sync_lock:
-            if w.durable_seq >= seq:
-                return  # an fsync that started after our append covered it
             with self.mutex:
                 self._check_open()
                 try:
                     handle, upto = w.write_for_fsync()
                 except OSError as exc:
                     raise self._stop(exc, "WAL write") from exc
+                self.taken(upto)
+            if upto <= w.durable_seq:
+                return
             try:
                 w.fs.fsync(handle)
             except OSError as exc:
                 with self.mutex:
-                    raise self._stop(exc, "WAL write") from exc
+                    raise self._stop(exc, "WAL fsync") from exc
             with self.mutex:
                 try:
                     w.fsynced(handle, upto)
                 except OSError as exc:
                     raise self._stop(exc, "WAL write") from exc
+
+    def taken(self, upto: int) -> None:
+        """A leader took the records through ``upto`` for its fsync (under the mutex)."""
+
+
+class CommitAlways(_GroupCommitter):
+    """``always``: every public operation waits for an fsync covering its records."""
+
+    __slots__ = ()
+    name = "always"
+
+    def commit(self, now: float) -> None:
+        if self._depth:
+            self._want = self.writer.next_seq - 1
+            return
+        try:
+            self.writer.sync()
+        except OSError as exc:
+            raise self._stop(exc, "WAL write") from exc
 
 
 class CommitNever(CommitPolicy):
@@ -187,47 +266,68 @@ class CommitNever(CommitPolicy):
         return self.writer.written_seq
 
 
-class GroupCommit(CommitPolicy):
-    """``batch``: whoever calls :meth:`DurableQueue.tick` or :meth:`DurableQueue.sync` between
-    operations makes the ``flush_interval`` timer exact."""
+class GroupCommit(_GroupCommitter):
+    """``batch``: a window opens with the first record no fsync has taken and closes after
+    ``batch_size`` records or ``flush_interval`` seconds; the operation that finds it closed
+    fsyncs it (after the mutex, when threaded). Whoever calls :meth:`DurableQueue.tick` or
+    :meth:`DurableQueue.sync` between operations makes the ``flush_interval`` timer exact, and
+    :meth:`CommitPolicy.wait_acknowledged` closes it early."""
 
-    __slots__ = ("batch_size", "flush_interval")
+    __slots__ = ("batch_size", "flush_interval", "_taken")
     name = "batch"
 
     def __init__(
-        self, writer: WALWriter, stop: Stop, batch_size: int, flush_interval: float
+        self,
+        writer: WALWriter,
+        stop: Stop,
+        check_open: CheckOpen,
+        batch_size: int,
+        flush_interval: float,
     ) -> None:
-        super().__init__(writer, stop)
+        super().__init__(writer, stop, check_open)
         self.batch_size = batch_size
         self.flush_interval = flush_interval
+        self._taken = writer.durable_seq  # the last record an fsync (running or done) covers
 
     def commit(self, now: float) -> None:
         """Fsync if the window is full or has timed out; otherwise leave its end in
         ``due_seq`` / ``due_time``."""
         w = self.writer
-        waiting = w.next_seq - 1 - w.durable_seq
-        if not waiting:
-            self.synced()
+        waiting = w.next_seq - 1 - self._taken
+        if waiting <= 0:
+            self.taken(self._taken)
             return
         since = self.unsynced_since
         if since is None:
             since = self.unsynced_since = now
         if waiting < self.batch_size and now < since + self.flush_interval:
-            self.due_seq = w.durable_seq + self.batch_size
+            self.due_seq = self._taken + self.batch_size
             self.due_time = since + self.flush_interval
+            return
+        if self._depth:
+            self._want = w.next_seq - 1
             return
         self.sync("WAL write")
 
     def synced(self) -> None:
         """The next record opens a new window."""
+        self.taken(self.writer.durable_seq)
+
+    def taken(self, upto: int) -> None:
+        """Records after ``upto`` open a new window (the fsync taking them may still run)."""
+        self._taken = upto
         self.unsynced_since = None
-        self.due_seq = self.writer.durable_seq + 1
+        self.due_seq = upto + 1
         self.due_time = math.inf
 
     @property
     def sync_due_at(self) -> float | None:
         since = self.unsynced_since
-        return None if since is None else since + self.flush_interval
+        if since is None:
+            return None
+        if self.writer.next_seq - 1 - self._taken >= self.batch_size:
+            return since  # full: due now
+        return since + self.flush_interval
 
 
 def commit_policy(
@@ -235,10 +335,10 @@ def commit_policy(
 ) -> CommitPolicy:
     """The policy ``options.fsync`` names."""
     if options.fsync == "batch":
-        return GroupCommit(writer, stop, options.batch_size, options.flush_interval)
+        return GroupCommit(writer, stop, check_open, options.batch_size, options.flush_interval)
     if options.fsync == "always":
         return CommitAlways(writer, stop, check_open)
-    return CommitNever(writer, stop)
+    return CommitNever(writer, stop, check_open)
 
 
 __all__ = ["CommitAlways", "CommitNever", "CommitPolicy", "GroupCommit", "commit_policy"]

@@ -20,12 +20,15 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Concatenate, ParamSpec, Self, TypeVar
 
+from simqueue.core.capture import LiveCapture
 from simqueue.core.clock import Clock, WallClock
 from simqueue.core.commit import commit_policy
 from simqueue.core.errors import QueueStoppedError, SimQueueError, StorageError
-from simqueue.core.jobs import JobInfo, JobRecord
+from simqueue.core.guarded import locked_read
+from simqueue.core.jobs import JobRecord
 from simqueue.core.options import DEFAULT_SEGMENT_BYTES, QueueOptions
 from simqueue.core.recovery import RecoveryReport, recover, with_gc_paused
 from simqueue.core.storage import FileSystem
@@ -37,10 +40,11 @@ T = TypeVar("T", bound="DurableTable")
 
 
 def operation(fn: Callable[Concatenate[T, P], R]) -> Callable[Concatenate[T, P], R]:
-    """Make ``fn`` a public operation: it runs under the queue's mutex, and under ``always`` it
-    returns once an fsync covers the records it appended, an fsync it waits for *after*
-    releasing the mutex (:meth:`~simqueue.core.commit.CommitPolicy.wait_durable`), so other
-    threads' records may join it."""
+    """Make ``fn`` a public operation: it runs under the queue's mutex, and under ``always`` (under
+    ``batch`` when it closes a window) it returns once an fsync covers the records it appended,
+    an fsync it waits for *after* releasing the mutex
+    (:meth:`~simqueue.core.commit.CommitPolicy.wait_durable`), so other threads' records may
+    join it."""
 
     @functools.wraps(fn)
     def run(self: T, /, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -85,14 +89,12 @@ class DurableTable(JobTable):
         durability: str = "real",
         fs: FileSystem | None = None,
         salvage: bool = False,
+        retain_finished: int | None = None,
+        retain_seconds: float | None = None,
     ) -> Self:
-        """Create ``data_dir`` or recover the queue stored there.
-
-        ``fsync``: ``"always"`` (every operation fsynced before it returns), ``"batch"`` (group
-        commit: one fsync per ``batch_size`` records or ``flush_interval`` seconds, whichever
-        comes first) or ``"never"`` (handed to the OS only). ``durability="modeled"`` records
-        fsyncs instead of performing them (for simulations; a simulated power loss honours
-        them).
+        """Create ``data_dir`` or recover the queue stored there. The options are
+        :class:`QueueOptions`'s; ``durability="modeled"`` records fsyncs instead of performing
+        them (for simulations; a simulated power loss honours them).
 
         ``salvage=True`` is for an operator, never a default: when the *last* segment has a bad
         record with valid records after it (what recovery otherwise refuses with
@@ -111,6 +113,8 @@ class DurableTable(JobTable):
             segment_bytes=segment_bytes,
             durability=durability,
             salvage=salvage,
+            retain_finished=retain_finished,
+            retain_seconds=retain_seconds,
         )
         if fs is None:
             fs = FileSystem(real_fsync=options.durability == "real", track_power_loss=False)
@@ -118,18 +122,15 @@ class DurableTable(JobTable):
         return with_gc_paused(lambda: cls(os.fspath(data_dir), options, fs, clock))
 
     def __init__(self, data_dir: str, options: QueueOptions, fs: FileSystem, clock: Clock) -> None:
-        super().__init__()
+        super().__init__(options.retention())
         recovered = recover(self, data_dir, options, fs, clock)
-        # Fewer than 30 instance attributes in all (the job table's included): CPython 3.11 keeps
-        # at most 30 in a class's shared key table, and reads of attributes kept there are the
-        # fastest; every hot operation reads several (benchmarks/bench_simulation.py). Options read
-        # rarely are properties.
+        # Under 30 instance attributes in all (the job table's included): CPython 3.11 shares the
+        # keys of at most 30, and those are read fastest (benchmarks/bench_simulation.py).
         self.data_dir = data_dir
         self.fs = fs
         self.clock = clock
         self.options = options
         self.task_timeout = options.task_timeout
-        self.flush_interval = options.flush_interval
         self.writer = recovered.writer
         #: What recovery found and did; None for a directory that was new.
         self.recovery: RecoveryReport | None = recovered.report
@@ -156,6 +157,10 @@ class DurableTable(JobTable):
         return self.options.batch_size
 
     @property
+    def flush_interval(self) -> float:
+        return self.options.flush_interval
+
+    @property
     def wal_dir(self) -> str:
         return self.writer.wal_dir
 
@@ -166,10 +171,8 @@ class DurableTable(JobTable):
     # ------------------------------------------------------------------ fail-stop
     def _check_open(self) -> None:
         if self._stopped is not None:
-            raise QueueStoppedError(
-                f"queue at {self.data_dir} stopped after a storage error and accepts no more "
-                f"work: {self._stopped}"
-            )
+            msg = f"stopped after a storage error and accepts no more work: {self._stopped}"
+            raise QueueStoppedError(f"queue at {self.data_dir} {msg}")
         if self._closed:
             raise QueueStoppedError(f"queue at {self.data_dir} is closed")
 
@@ -206,8 +209,7 @@ class DurableTable(JobTable):
             return self.writer.written_seq
 
     def tick(self) -> bool:
-        """For a ``batch`` queue: group-commit now if the flush interval has passed. Returns
-        whether an fsync happened. Servers call this from a timer."""
+        """Group-commit a ``batch`` queue if its flush interval has passed (a server's timer)."""
         with self._committer.mutex:
             self._check_open()
             due = self._committer.sync_due_at
@@ -224,8 +226,7 @@ class DurableTable(JobTable):
         return self._committer.sync_due_at
 
     @property
-    def _unsynced_since(self) -> float | None:
-        """When the oldest record awaiting a group commit was committed (None: none waits)."""
+    def _unsynced_since(self) -> float | None:  # the oldest record a group commit awaits
         return self._committer.unsynced_since
 
     # ------------------------------------------------------------------ snapshots
@@ -235,32 +236,51 @@ class DurableTable(JobTable):
         Order: WAL synced and rolled to a fresh segment; finished-jobs chunk and snapshot
         written (temp, fsync, rename, directory fsync); only then snapshots older than the
         previous one, chunks nobody lists and WAL segments wholly covered by the *previous*
-        snapshot are deleted, so an unreadable newest snapshot can still fall back."""
+        snapshot are deleted, so an unreadable newest snapshot can still fall back. Operations
+        wait only for the capture of the live jobs (milliseconds), one slice of their encoding
+        at a time and the pruning, never for the files (:mod:`simqueue.core.capture`)."""
+        with self._checkpoints.writing:
+            cap = self._capture_live()
+            try:
+                live = cap.encode(self._committer.mutex)
+            finally:
+                with self._committer.mutex:
+                    self._capture = None
+            try:
+                path = self._checkpoints.write(
+                    cap.last_seq, cap.time, (live, len(cap)), cap.finished, cap.counters, cap.window
+                )
+            except OSError as exc:
+                raise self._fail_stop(exc, "snapshot") from exc
+            c = self._committer
+            with c.sync_lock, c.mutex:  # pruning deletes WAL segments
+                self._check_open()
+                self.snapshots_taken += 1
+                try:
+                    self._checkpoints.prune(self.writer)
+                except OSError as exc:
+                    raise self._fail_stop(exc, "snapshot") from exc
+            return path
+
+    def _capture_live(self) -> LiveCapture:
+        """Sync and roll the WAL, then capture what the snapshot stores, under the mutex."""
         c = self._committer
         with c.sync_lock, c.mutex:  # a snapshot rolls the segment
-            return self._snapshot()
-
-    def _snapshot(self) -> str:
-        self._check_open()
-        w = self.writer
-        try:
-            w.sync()
-            if w.segments and w.segments[-1][0] != w.next_seq:
-                w.roll()
-            path = self._checkpoints.write(
-                w.next_seq - 1,
-                self.clock.now(),
-                self._live_records(),
-                self._finished_since_snapshot,
-                self._counters(),
-            )
-            self._finished_since_snapshot = []
-            self.snapshots_taken += 1
-            self._checkpoints.prune(w)
-        except OSError as exc:
-            raise self._fail_stop(exc, "snapshot") from exc
-        self._committer.synced()
-        return path
+            self._check_open()
+            w = self.writer
+            try:
+                w.sync()
+                if w.segments and w.segments[-1][0] != w.next_seq:
+                    w.roll()
+            except OSError as exc:
+                raise self._fail_stop(exc, "snapshot") from exc
+            c.synced()
+            finished, window = self._take_finished()
+            self._capture = LiveCapture(
+                w.next_seq - 1, self._live_records(), finished, self._counters(),
+                self.clock.now(), window,
+            )  # fmt: skip
+            return self._capture
 
     # ------------------------------------------------------------------ the log's positions
     @property
@@ -289,6 +309,17 @@ class DurableTable(JobTable):
         with self._committer.mutex:
             return seq <= self._committer.acknowledged_seq()
 
+    def wait_acknowledged(self, seq: int) -> None:
+        """Return once record ``seq`` is acknowledged under the fsync policy: under ``always``
+        and ``batch`` lead the group commit at once, or join it (docs/semantics.md, "Threads").
+        Call it holding no lock an operation needs; QueueStoppedError if the queue stops first."""
+        self._committer.wait_acknowledged(seq)
+
+    def acks_deferred(self) -> AbstractContextManager[None]:
+        """Inside, this thread's operations return without waiting for their fsync; wait with
+        :meth:`wait_acknowledged` after releasing your own locks (what the server does)."""
+        return self._committer.acks_deferred()
+
     @property
     def wal_bytes(self) -> int:
         """Bytes in the WAL segments still on disk (plus what is buffered)."""
@@ -300,44 +331,24 @@ class DurableTable(JobTable):
         return self._stopped is not None or self._closed
 
     # ------------------------------------------------------------------ reading (locked)
-    def counts(self) -> dict[str, int]:
-        with self._committer.mutex:
-            return super().counts()
-
-    def pending_ids(self) -> list[str]:
-        with self._committer.mutex:
-            return super().pending_ids()
-
-    def in_flight_ids(self) -> list[str]:
-        with self._committer.mutex:
-            return super().in_flight_ids()
-
-    def job(self, job_id: str) -> JobInfo:
-        with self._committer.mutex:
-            return super().job(job_id)
-
-    def jobs_info(self) -> list[JobInfo]:
-        with self._committer.mutex:
-            return super().jobs_info()
+    counts = locked_read(JobTable.counts)
+    pending_ids = locked_read(JobTable.pending_ids)
+    in_flight_ids = locked_read(JobTable.in_flight_ids)
+    job = locked_read(JobTable.job)
+    jobs_info = locked_read(JobTable.jobs_info)
+    next_deadline = locked_read(JobTable.next_deadline)
+    next_ready_at = locked_read(JobTable.next_ready_at)
 
     def iter_jobs(self) -> Iterator[JobRecord]:
         """Internal records of every job (read-only by convention), as of the call."""
         with self._committer.mutex:
             return iter(list(self._jobs.values()))
 
-    def next_deadline(self) -> float | None:
-        with self._committer.mutex:
-            return super().next_deadline()
-
-    def next_ready_at(self) -> float | None:
-        with self._committer.mutex:
-            return super().next_ready_at()
-
     # ------------------------------------------------------------------ shutting down
     def close(self) -> None:
         """Sync and release the directory. Safe to call twice."""
         c = self._committer
-        with c.sync_lock, c.mutex:  # not while a group commit's fsync runs
+        with self._checkpoints.writing, c.sync_lock, c.mutex:  # not during a snapshot or fsync
             self._close()
 
     def _close(self) -> None:

@@ -67,13 +67,15 @@ def next_state(job_id: str, state: JobState | None, event: str) -> JobState:
 @dataclass(frozen=True, slots=True)
 class Job:
     """A unit of work: an id (the idempotency key), a JSON-object payload and an optional
-    per-job timeout in seconds. ``attempt`` is filled in by ``dispatch``."""
+    per-job timeout in seconds. ``attempt`` and ``token`` (the attempt's fencing token, unique
+    across crashes: :mod:`simqueue.core.fencing`) are filled in by ``dispatch``."""
 
     id: str
     payload: dict[str, Any] | None = None
     timeout: float | None = None
     attempt: int = 0
     deadline: float | None = field(default=None, compare=False)
+    token: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         validate_job_fields(self.id, self.payload, self.timeout)
@@ -86,6 +88,7 @@ class Job:
         timeout: float | None,
         attempt: int,
         deadline: float,
+        token: int | None = None,
     ) -> Job:
         """A job read back from the queue: it was validated when it was enqueued, so skip the
         checks (they are a noticeable share of a dispatch)."""
@@ -95,6 +98,7 @@ class Job:
         object.__setattr__(job, "timeout", timeout)
         object.__setattr__(job, "attempt", attempt)
         object.__setattr__(job, "deadline", deadline)
+        object.__setattr__(job, "token", token)
         return job
 
 

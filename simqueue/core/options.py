@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simqueue.core import checks
+from simqueue.core.retention import Retention
 
 #: When an operation's records reach the disk (see :mod:`simqueue.core.commit`).
 FSYNC_POLICIES = ("always", "batch", "never")
@@ -25,7 +26,8 @@ class QueueOptions:
     first) or ``"never"`` (handed to the OS only). A job gets ``max_retry + 1`` attempts; the
     retry after attempt ``n`` waits ``backoff * 2 ** (n - 1)`` seconds; an attempt without a
     timeout of its own may run ``task_timeout`` seconds. ``salvage``: see
-    :meth:`DurableQueue.open`."""
+    :meth:`DurableQueue.open`. ``retain_finished`` (a count) and ``retain_seconds``: the
+    retention window of finished jobs (:mod:`simqueue.core.retention`); ``None`` keeps them all."""
 
     fsync: str = "batch"
     max_retry: int = 3
@@ -36,6 +38,8 @@ class QueueOptions:
     segment_bytes: int = DEFAULT_SEGMENT_BYTES
     durability: str = "real"
     salvage: bool = False
+    retain_finished: int | None = None
+    retain_seconds: float | None = None
 
     def __post_init__(self) -> None:
         checks.choice("fsync", self.fsync, FSYNC_POLICIES)
@@ -49,8 +53,18 @@ class QueueOptions:
         }
         checks.integer("batch_size", self.batch_size, lo=1)
         checks.integer("segment_bytes", self.segment_bytes, lo=MIN_SEGMENT_BYTES)
+        if self.retain_finished is not None:
+            checks.integer("retain_finished", self.retain_finished, lo=0)
+        if self.retain_seconds is not None:
+            normalised["retain_seconds"] = checks.number("retain_seconds", self.retain_seconds)
         for name, value in normalised.items():
             object.__setattr__(self, name, value)  # frozen: set once, here
+
+    def retention(self) -> Retention | None:
+        """A fresh retention window for a queue opened with these options (None: keep all)."""
+        if self.retain_finished is None and self.retain_seconds is None:
+            return None
+        return Retention(self.retain_finished, self.retain_seconds)
 
 
 __all__ = [

@@ -29,6 +29,7 @@ from simqueue.core import checks
 from simqueue.core.clock import Clock
 from simqueue.core.durable import DurableTable, operation
 from simqueue.core.errors import DuplicateJobError, IllegalTransitionError, UnknownJobError
+from simqueue.core.fencing import make_token, open_epoch
 from simqueue.core.jobs import (
     IN_FLIGHT,
     Job,
@@ -70,6 +71,14 @@ class DurableQueue(DurableTable):
     def __init__(self, data_dir: str, options: QueueOptions, fs: FileSystem, clock: Clock) -> None:
         super().__init__(data_dir, options, fs, clock)
         self._retry = RetryRule(options.max_retry, options.backoff)
+        self._lock.epoch = open_epoch(self)
+        if self.recovery is not None:
+            self.recovery.epoch = self._lock.epoch
+
+    @property
+    def epoch(self) -> int:
+        """This life's fencing epoch, durably above every earlier life's (core/fencing.py)."""
+        return self._lock.epoch
 
     # ------------------------------------------------------------------ enqueueing
     @operation
@@ -157,8 +166,20 @@ class DurableQueue(DurableTable):
             return None
         rec = self._in_flight[out[0]]  # just dispatched: in the small in-flight map
         return Job._stored(
-            rec.id, decode_payload(rec.payload_raw), rec.timeout, rec.attempt, rec.deadline
+            rec.id,
+            decode_payload(rec.payload_raw),
+            rec.timeout,
+            rec.attempt,
+            rec.deadline,
+            make_token(self.epoch, rec.attempt),
         )
+
+    def token_of(self, job_id: str) -> int | None:
+        """The fencing token of ``job_id``'s attempt in flight now (None: not in flight). A
+        result carrying any other token is fenced."""
+        with self._committer.mutex:
+            rec = self._in_flight.get(job_id)
+            return None if rec is None else make_token(self.epoch, rec.attempt)
 
     @operation
     def dispatch_raw(self, worker: int) -> tuple[str, int, float] | None:

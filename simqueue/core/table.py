@@ -16,8 +16,10 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 
+from simqueue.core.capture import LiveCapture
 from simqueue.core.errors import UnknownJobError
 from simqueue.core.jobs import COMPLETED, DEAD, IN_FLIGHT, PENDING, JobInfo, JobRecord, JobState
+from simqueue.core.retention import Retention
 from simqueue.core.snapshot import SnapshotState
 
 
@@ -28,8 +30,10 @@ class JobTable:
     follows from the snapshot and the log; a stale result writes no record, so after a crash
     only those up to the adopted snapshot are known."""
 
-    def __init__(self) -> None:
+    def __init__(self, retention: Retention | None = None) -> None:
         self._jobs: dict[str, JobRecord] = {}
+        #: The window of finished jobs kept (None: every job is kept).
+        self._retention = retention
         self._ready: dict[str, JobRecord] = {}
         self._delayed: list[tuple[float, int, str]] = []
         self._in_flight: dict[str, JobRecord] = {}
@@ -44,6 +48,9 @@ class JobTable:
         self.interruptions = 0
         self.dispatches = 0
         self.snapshots_taken = 0
+        #: The snapshot capture being encoded, if any: every effect that changes a record
+        #: lets it keep the record's row first (:mod:`simqueue.core.capture`).
+        self._capture: LiveCapture | None = None
 
     # ------------------------------------------------------------------ effects
     def _on_enqueue(
@@ -64,6 +71,8 @@ class JobTable:
         self, rec: JobRecord, t: float, attempt: int, worker: int, deadline: float
     ) -> None:
         # A job dispatched out of the delayed heap leaves a stale heap entry behind.
+        if self._capture is not None:
+            self._capture.preserve(rec)
         self._ready.pop(rec.id, None)
         self._n_pending -= 1
         rec.state = IN_FLIGHT
@@ -76,13 +85,19 @@ class JobTable:
         self.dispatches += 1
 
     def _on_ack(self, rec: JobRecord, t: float) -> None:
+        if self._capture is not None:
+            self._capture.preserve(rec)
         del self._in_flight[rec.id]
         rec.state = COMPLETED
         rec.finished_at = t
         self._n_completed += 1
         self._finished_since_snapshot.append(rec)
+        if self._retention is not None:
+            self._retention.finished(rec, t, self._jobs)
 
     def _on_retry(self, rec: JobRecord, t: float, seq: int, ready_at: float, reason: str) -> None:
+        if self._capture is not None:
+            self._capture.preserve(rec)
         del self._in_flight[rec.id]
         rec.reason = reason
         # The counters follow the records (RETRY and DEAD carry the reason), so replay rebuilds
@@ -107,6 +122,8 @@ class JobTable:
             self.failures += 1
 
     def _on_dead(self, rec: JobRecord, t: float, reason: str) -> None:
+        if self._capture is not None:
+            self._capture.preserve(rec)
         del self._in_flight[rec.id]
         rec.reason = reason
         self._count_end(reason)
@@ -114,14 +131,19 @@ class JobTable:
         rec.finished_at = t
         self._n_dead += 1
         self._finished_since_snapshot.append(rec)
+        if self._retention is not None:
+            self._retention.finished(rec, t, self._jobs)
 
     # ------------------------------------------------------------------ snapshots
     def _adopt_snapshot(self, state: SnapshotState) -> None:
         """Start from what a snapshot holds (into an empty table)."""
         jobs = self._jobs
-        for rec in state.finished:
+        retention = self._retention
+        for rec in state.finished:  # in the order they finished
             jobs[rec.id] = rec
             self._count_finished(rec)
+            if retention is not None and rec.finished_at is not None:
+                retention.finished(rec, rec.finished_at, jobs)
         for rec in state.live:
             jobs[rec.id] = rec
             if rec.state is PENDING:
@@ -137,6 +159,9 @@ class JobTable:
         self.interruptions = c.get("interruptions", 0)
         self.dispatches = c.get("dispatches", 0)
         self.snapshots_taken = c.get("snapshots", 0)
+        # Jobs that left the retention window are counted by the snapshot, not by its rows.
+        self._n_completed = c.get("completed", self._n_completed)
+        self._n_dead = c.get("dead", self._n_dead)
 
     def _count_finished(self, rec: JobRecord) -> None:
         if rec.state is COMPLETED:
@@ -155,10 +180,29 @@ class JobTable:
 
     def _live_records(self) -> list[JobRecord]:
         """What a snapshot stores as live: pending in dispatch order, then in flight by
-        (deadline, id)."""
-        return [self._jobs[i] for i in self.pending_ids()] + sorted(
-            self._in_flight.values(), key=lambda r: (r.deadline, r.id)
+        (deadline, id). Taken under the mutex while operations wait, so the usual case (no job
+        backing off) is one copy of ``_ready``."""
+        in_flight = sorted(self._in_flight.values(), key=lambda r: (r.deadline, r.id))
+        if not self._live_delayed():
+            return list(self._ready.values()) + in_flight
+        return [self._jobs[i] for i in self.pending_ids()] + in_flight
+
+    def _live_delayed(self) -> list[tuple[float, int, str]]:
+        """The delayed heap's entries that are not stale, in (ready time, seq) order."""
+        jobs = self._jobs
+        return sorted(
+            e for e in self._delayed if jobs[e[2]].state is PENDING and jobs[e[2]].ready_seq == e[1]
         )
+
+    def _take_finished(self) -> tuple[list[JobRecord], tuple[int, int]]:
+        """The jobs finished since the last snapshot that are still in the retention window
+        (the next chunk), and the window as (jobs finished, ordinal of the oldest kept)."""
+        finished, self._finished_since_snapshot = self._finished_since_snapshot, []
+        total = self._n_completed + self._n_dead
+        retention = self._retention
+        if retention is None:
+            return finished, (total, 0)
+        return retention.in_window(finished, self._jobs), (total, retention.oldest_ordinal(total))
 
     def _counters(self) -> dict[str, int]:
         """The counters the next snapshot stores (it counts itself)."""
@@ -169,6 +213,8 @@ class JobTable:
             "interruptions": self.interruptions,
             "dispatches": self.dispatches,
             "snapshots": self.snapshots_taken + 1,
+            "completed": self._n_completed,
+            "dead": self._n_dead,
         }
 
     # ------------------------------------------------------------------ pending order
@@ -211,11 +257,7 @@ class JobTable:
     def pending_ids(self) -> list[str]:
         """Pending job ids in the order they will be dispatched (ready first, then backing off
         by the time they become ready)."""
-        delayed = sorted(
-            e
-            for e in self._delayed
-            if self._jobs[e[2]].state is PENDING and self._jobs[e[2]].ready_seq == e[1]
-        )
+        delayed = self._live_delayed()
         out: list[str] = []
         ready = list(self._ready.values())
         i = j = 0

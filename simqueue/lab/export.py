@@ -9,9 +9,12 @@
 ['csv', 'json', 'png', 'svg']
 
 ``export(obj, path_stem)`` writes ``<stem>.png``, ``<stem>.svg``, ``<stem>.csv`` and
-``<stem>.json``. A bare name goes into the default folder ``exports/`` (git-ignored; the
-environment variable ``SIMQUEUE_EXPORT_DIR`` moves it, which the test suite uses); a stem with a
-directory part is used as given. The JSON records the seed, every :class:`~simqueue.Config` value
+``<stem>.json``, and returns their absolute paths. A bare name goes into the one export folder
+:func:`default_folder`: ``SIMQUEUE_EXPORT_DIR`` if set (the test suite uses it), else
+``exports/`` at the top of the simqueue checkout the working directory is in (git-ignored), so a
+notebook run from ``notebooks/`` and ``simqueue demo`` run from the top write to the same place;
+outside a checkout, ``exports/`` in the working directory. A stem with a directory part is used
+as given. The JSON records the seed, every :class:`~simqueue.Config` value
 (``Config.to_dict()``, so ``Config.from_dict(meta["config"])`` rebuilds the run), the simqueue
 version and whatever the plot noted about itself (targets, fits).
 
@@ -34,14 +37,30 @@ import platform
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_FOLDER", "ENV_FOLDER", "export"]
+__all__ = ["DEFAULT_FOLDER", "ENV_FOLDER", "default_folder", "export"]
 
 DEFAULT_FOLDER = "exports"
 ENV_FOLDER = "SIMQUEUE_EXPORT_DIR"
 
 
-def _default_folder() -> Path:
-    return Path(os.environ.get(ENV_FOLDER) or DEFAULT_FOLDER)
+def _checkout_root(start: Path) -> Path | None:
+    """The nearest directory at or above ``start`` holding simqueue's ``pyproject.toml``."""
+    for directory in (start, *start.parents):
+        project = directory / "pyproject.toml"
+        try:
+            if project.is_file() and 'name = "simqueue"' in project.read_text(encoding="utf-8"):
+                return directory
+        except OSError:
+            continue
+    return None
+
+
+def default_folder() -> Path:
+    """The absolute folder every export without a directory goes to (see the module text)."""
+    if os.environ.get(ENV_FOLDER):
+        return Path(os.environ[ENV_FOLDER]).absolute()
+    cwd = Path.cwd()
+    return (_checkout_root(cwd) or cwd) / DEFAULT_FOLDER
 
 
 def _resolve_stem(path_stem: str | os.PathLike[str], folder: str | os.PathLike[str] | None) -> Path:
@@ -49,10 +68,10 @@ def _resolve_stem(path_stem: str | os.PathLike[str], folder: str | os.PathLike[s
     if stem.suffix.lower() in (".png", ".svg", ".csv", ".json"):
         stem = stem.with_suffix("")
     if folder is not None:
-        return Path(folder) / stem
+        return Path(folder).absolute() / stem
     if stem.is_absolute() or stem.parent != Path("."):
-        return stem
-    return _default_folder() / stem
+        return stem.absolute()
+    return default_folder() / stem
 
 
 def _jsonable(value: Any) -> Any:
@@ -130,7 +149,8 @@ def export(
     **meta: Any,
 ) -> dict[str, str]:
     """Write ``<stem>.png``, ``<stem>.svg`` (figures only), ``<stem>.csv`` (when there is data
-    behind it) and ``<stem>.json`` (always); return ``{"png": path, ...}`` for what was written.
+    behind it) and ``<stem>.json`` (always); return ``{"png": absolute path, ...}`` for what was
+    written.
 
     ``data`` and ``config`` override what a :mod:`simqueue.lab.plots` figure carries; extra keyword
     arguments are added to the JSON (e.g. ``note="after the second crash"``)."""

@@ -16,17 +16,25 @@ servers whose mean occupancy per attempt comes from the service-time distributio
 and hang rates and the task timeout. Capacity and throughput only need the means, so they are
 exact in the long run; the mean wait assumes exponential service and is an approximation for
 anything else (it overestimates the wait of the less variable ``Uniform(0, 0.5)``).
+
+Sweeps (:func:`sweep`, :func:`sweep_grid`) run their simulations on any
+:class:`concurrent.futures.Executor` (:mod:`simqueue.lab.parallel`; a Dask cluster in
+``docs/scale.md``); the recovery measurements stay in one process (:func:`measure_recovery` says
+why).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from simqueue.core.checks import number
+from simqueue.lab.parallel import fan_out
 from simqueue.sim import theory
 from simqueue.sim.config import Config
 from simqueue.sim.distributions import Constant, Exponential, Poisson, Uniform
@@ -39,11 +47,13 @@ __all__ = [
     "Prediction",
     "RecoveryFit",
     "fit_recovery",
+    "grid_runs",
     "measure_capacity",
     "measure_recovery",
     "predict",
     "run",
     "sweep",
+    "sweep_grid",
 ]
 
 
@@ -178,6 +188,55 @@ def run(
     return record
 
 
+def grid_runs(
+    base: Config,
+    grid: Mapping[str, Iterable[Any]],
+    *,
+    arrival_rate: float | None = None,
+    seeds: Sequence[int] | None = None,
+) -> list[tuple[Config, float | None]]:
+    """Every ``(config, arrival_rate)`` of the grid: the Cartesian product of ``grid``'s values
+    in its key order, then each seed (default: ``base.seed``). The key ``arrival_rate`` varies
+    the Poisson rate; every other key is a :class:`Config` field. A bad value raises the
+    :class:`Config` check's error, naming the field."""
+    seeds = [base.seed] if seeds is None else list(seeds)
+    keys = list(grid)
+    runs = []
+    for combo in itertools.product(*(list(grid[k]) for k in keys)):
+        changes = dict(zip(keys, combo, strict=True))
+        rate = changes.pop("arrival_rate", arrival_rate)
+        for seed in seeds:
+            runs.append((base.replace(**changes, seed=seed), rate))
+    return runs
+
+
+def sweep_grid(
+    base: Config,
+    grid: Mapping[str, Iterable[Any]],
+    *,
+    duration: float = 60.0,
+    arrival_rate: float | None = None,
+    seeds: Sequence[int] | None = None,
+    executor: Executor | None = None,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """One :func:`run` per point of :func:`grid_runs`, on ``executor`` (default: a process pool
+    sized to this machine; :mod:`simqueue.lab.parallel`); a pandas DataFrame with one record per
+    row, in grid order. Each run is seeded, so every column but ``wall_seconds`` (this machine's
+    time, measured while the other runs share it) is the same on any executor."""
+    import pandas as pd
+
+    runs = grid_runs(base, grid, arrival_rate=arrival_rate, seeds=seeds)
+    calls = [(cfg, duration, rate) for cfg, rate in runs]
+    rows = fan_out(_run_call, calls, executor=executor, progress=progress, desc="sweep")
+    return pd.DataFrame.from_records(rows)
+
+
+def _run_call(config: Config, duration: float, arrival_rate: float | None) -> dict[str, Any]:
+    """:func:`run` with positional arguments only (what an executor's ``submit`` passes)."""
+    return run(config, duration, arrival_rate=arrival_rate)
+
+
 def sweep(
     base: Config,
     param: str,
@@ -186,21 +245,21 @@ def sweep(
     duration: float = 60.0,
     arrival_rate: float | None = None,
     seeds: Sequence[int] | None = None,
+    executor: Executor | None = None,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """Run ``base`` once per value of ``param`` (and per seed); return a pandas DataFrame with
-    one :func:`run` record per row. ``param="arrival_rate"`` varies the Poisson rate."""
-    import pandas as pd
-
-    seeds = [base.seed] if seeds is None else list(seeds)
-    rows = []
-    for value in values:
-        for seed in seeds:
-            if param == "arrival_rate":
-                cfg, rate = base.replace(seed=seed), value
-            else:
-                cfg, rate = base.replace(**{param: value, "seed": seed}), arrival_rate
-            rows.append(run(cfg, duration, arrival_rate=rate))
-    return pd.DataFrame.from_records(rows)
+    one :func:`run` record per row. ``param="arrival_rate"`` varies the Poisson rate. The runs
+    go to ``executor`` as in :func:`sweep_grid`."""
+    return sweep_grid(
+        base,
+        {param: values},
+        duration=duration,
+        arrival_rate=arrival_rate,
+        seeds=seeds,
+        executor=executor,
+        progress=progress,
+    )
 
 
 def measure_capacity(
@@ -224,7 +283,12 @@ def measure_recovery(
 ) -> dict[str, Any]:
     """Run until ``crash_at``, crash (``kind``), recover; repeat the crash and recovery
     ``repeats`` times on the same files and keep the fastest, least-disturbed measurement.
-    Returns one record: records replayed, jobs restored, measured wall seconds, downtime."""
+    Returns one record: records replayed, jobs restored, measured wall seconds, downtime.
+
+    It runs in this process and takes no executor: what it measures is this machine's wall-clock
+    time, and recoveries running side by side would share its CPUs, caches and disk, so each
+    would be slower by an amount that depends on what else runs (:func:`fit_recovery` would fit
+    the contention, not the replay)."""
     best = None
     with Simulation(config) as sim:
         sim.run_until(crash_at)
@@ -250,7 +314,8 @@ def measure_recovery(
 
 @dataclass(frozen=True)
 class RecoveryFit:
-    """``recovery seconds = intercept + per_record * records replayed`` (least squares)."""
+    """``recovery seconds = intercept + per_record * records replayed``, both non-negative
+    (least squares of the relative error)."""
 
     intercept: float
     per_record: float
@@ -272,6 +337,26 @@ class RecoveryFit:
         return self.max_records(target) / records_per_second
 
 
+def _fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """(fixed cost, cost per record): least squares of the *relative* error (weights 1/y**2),
+    since measurements span decades and are read on log axes, with both terms kept
+    non-negative (a recovery cannot cost less than nothing, so a negative fixed cost would
+    bend the curve to zero below the data)."""
+    ws = [1.0 / max(y, 1e-9) ** 2 for y in ys]
+    sw = sum(ws)
+    sx = sum(w * x for w, x in zip(ws, xs, strict=True))
+    sy = sum(w * y for w, y in zip(ws, ys, strict=True))
+    sxx = sum(w * x * x for w, x in zip(ws, xs, strict=True))
+    sxy = sum(w * x * y for w, x, y in zip(ws, xs, ys, strict=True))
+    slope = (sw * sxy - sx * sy) / (sw * sxx - sx * sx)
+    intercept = (sy - slope * sx) / sw
+    if intercept < 0:  # through the origin
+        return 0.0, sxy / sxx
+    if slope < 0:  # flat
+        return sy / sw, 0.0
+    return intercept, slope
+
+
 def fit_recovery(data: Any) -> RecoveryFit:
     """Fit recovery time against records replayed. ``data``: a DataFrame or records with
     ``records_replayed`` and ``wall_seconds`` (e.g. rows of :func:`measure_recovery`), or
@@ -286,12 +371,10 @@ def fit_recovery(data: Any) -> RecoveryFit:
     n = len(xs)
     if n < 2:
         raise ValueError("fit_recovery needs at least two measurements")
-    mx, my = sum(xs) / n, sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    if sxx == 0:
+    if len(set(xs)) < 2:
         raise ValueError("fit_recovery needs measurements with different record counts")
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
-    intercept = my - slope * mx
+    intercept, slope = _fit_line(xs, ys)
+    my = sum(ys) / n
     ss_tot = sum((y - my) ** 2 for y in ys)
     ss_res = sum((y - intercept - slope * x) ** 2 for x, y in zip(xs, ys, strict=True))
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0

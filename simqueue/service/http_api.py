@@ -1,7 +1,12 @@
 """The HTTP API: ``POST /jobs``, ``GET /jobs/<id>``, ``GET /status``, ``GET /metrics``.
 
 Every answer is JSON (except the Prometheus text of ``/metrics``); every error is JSON with a 4xx
-status, or 500 for a bug, and the connection survives it. Request bodies have a size limit, a
+status, or 500 for a bug. Answers are HTTP/1.1 and the connection is kept alive for the next
+request (``Connection: close`` from the client, or HTTP/1.0 without ``keep-alive``, closes it),
+except after a request whose body was not read to its end (a refused ``POST``, a body sent to a
+``GET``), after a bug, and once the server stops: the connection closes after such an answer so
+an unread body is never taken for the next request. An idle connection closes after the read
+timeout (``RequestHandler.timeout``). Request bodies have a size limit, a
 shared memory budget and a time limit; connections are bounded and each request has a deadline
 (:mod:`simqueue.service.connections`); ``Host``, ``Origin``, the content type and the token are
 checked first (:mod:`simqueue.service.guard`). Nothing from a request ever becomes a file path.
@@ -31,7 +36,7 @@ from simqueue.service.connections import (
 )
 from simqueue.service.guard import Guard
 from simqueue.service.jobfile import JobFileError, parse_jobs_text
-from simqueue.service.metrics import CONTENT_TYPE, Metrics
+from simqueue.service.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 #: One line per request, when the server was started with ``access_log``.
@@ -104,6 +109,8 @@ class ApiServer(ThreadingHTTPServer):
 
 class RequestHandler(BaseHTTPRequestHandler):
     server: ApiServer
+    protocol_version = "HTTP/1.1"  # keep-alive: a connection serves many requests
+    disable_nagle_algorithm = True  # headers and body leave at once, not after a delayed ACK
     server_version = "simqueue"
     sys_version = ""
     timeout = 10  # seconds a client may take to send its request
@@ -180,6 +187,8 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _answer(self, method: str, path: str) -> None:
         app = self.server.app
+        if (method != "POST" or path != "/jobs") and self._has_body():
+            self.close_connection = True  # a body nothing reads: never parse it as a request
         if path == "/jobs":
             if method != "POST":
                 raise ApiError(405, f"{method} /jobs is not allowed; use POST", allow="POST")
@@ -196,12 +205,17 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send_json(200, app.status())
         elif path == "/metrics":
             self._get_only(method, path)
-            self._send(200, app.metrics.render(), CONTENT_TYPE)
+            self._send(200, *app.metrics.exposition(self.headers.get("Accept")))
         elif path == "/":
             self._get_only(method, path)
             self._send_json(200, {"service": "simqueue", "endpoints": ENDPOINTS})
         else:
             raise ApiError(404, f"no such endpoint: {method} {path}")
+
+    def _has_body(self) -> bool:
+        return self.headers.get("Content-Length", "0").strip() not in ("", "0") or bool(
+            self.headers.get("Transfer-Encoding")
+        )
 
     def _get_only(self, method: str, path: str) -> None:
         if method not in ("GET", "HEAD"):

@@ -1,13 +1,19 @@
-"""The bodies of the server's threads; each works on the :class:`SharedQueue` under its lock.
+"""The bodies of the server's threads; each works on the :class:`SharedQueue` under its lock,
+and none holds the lock across a write of the log or an fsync (its operations run inside
+:meth:`DurableQueue.acks_deferred`; under ``always`` it waits for its records after releasing the
+lock, in the queue's group commit).
 
 * a **worker** reports the result of its last attempt (ACK, or RETRY/DEAD) and takes the next
-  ready job (DISPATCH logged first) in one critical section, then runs the attempt outside the
-  lock: a no-op job costs one lock round trip.
+  ready job (DISPATCH logged first) in one critical section; under ``always`` it waits for the
+  fsync covering both, then runs the attempt outside the lock: a no-op job costs one lock round
+  trip and a share of one fsync.
 * the **timeout loop** times out attempts whose deadline passed. A worker that later reports on
   such an attempt is *stale*: fenced, counted, never applied.
-* the **snapshot loop** writes a snapshot every ``snapshot_interval`` seconds.
-* the **committer** (group commit, ``fsync="batch"``) sleeps until the oldest unsynced record is
-  ``flush_interval`` old, fsyncs once, and wakes every enqueuer whose records that made durable.
+* the **snapshot loop** writes a snapshot every ``snapshot_interval`` seconds, without the
+  server's lock (the queue's own locks order it with appends and the group commit).
+* the **batch timer** (``fsync="batch"``) fsyncs the records nobody waits for (the workers'
+  DISPATCH and ACK) once the oldest is ``flush_interval`` old or ``batch_size`` wait; an enqueue
+  never waits for it: it starts or joins the group commit itself.
 """
 
 from __future__ import annotations
@@ -28,23 +34,28 @@ _POLL = 0.25
 
 def worker_loop(shared: SharedQueue, w: int, work: Work, stop_requested: threading.Event) -> None:
     """Worker ``w``: dispatch, run, report, until the server stops dispatching."""
+    q = shared.q
+    always = q.fsync_policy == "always"
     result: tuple[Job, Outcome] | None = None
     while True:
-        with shared.lock:
-            if shared.q.stopped:  # closed under a handler that outlived the grace period
+        with shared.lock, q.acks_deferred():
+            if q.stopped:  # closed under a handler that outlived the grace period
                 return
             if result is not None:
                 shared.busy -= 1
                 shared.report(*result)
                 result = None
             job = _next_job(shared, w, stop_requested)
-            if job is None:
-                shared.after()
-                return
-            shared.busy += 1
-            shared.metrics.dispatched.inc()
-            attempt = work.prepare(job)
+            if job is not None:
+                shared.busy += 1
+                shared.metrics.dispatched.inc()
+                attempt = work.prepare(job)
             shared.after()
+            seq = q.last_seq
+        if always:  # the ACK and DISPATCH are durable before the next attempt runs
+            q.wait_acknowledged(seq)
+        if job is None:
+            return
         try:
             result = (job, attempt())
         except Released:
@@ -70,12 +81,17 @@ def _next_job(shared: SharedQueue, w: int, stop_requested: threading.Event) -> J
 
 def timeout_loop(shared: SharedQueue, halt: threading.Event) -> None:
     """Expire attempts at their deadlines, waking a little after the next one."""
+    q = shared.q
+    always = q.fsync_policy == "always"
     while not halt.is_set():
         with shared.lock:
-            if shared.q.stopped:
+            if q.stopped:
                 return
             shared.expire()
-            nxt = shared.q.next_deadline()
+            nxt = q.next_deadline()
+            seq = q.last_seq
+        if always:
+            q.wait_acknowledged(seq)
         wait = _POLL if nxt is None else min(_POLL, max(0.002, nxt - time.time()))
         halt.wait(wait)
 
@@ -83,20 +99,24 @@ def timeout_loop(shared: SharedQueue, halt: threading.Event) -> None:
 def snapshot_loop(shared: SharedQueue, halt: threading.Event, interval: float) -> None:
     """A snapshot every ``interval`` seconds until ``halt``."""
     while not halt.wait(interval):
-        with shared.lock:
-            if shared.q.stopped:
-                return
-            path = shared.q.snapshot()
-            shared.metrics.snapshots.inc()
-            shared.after()
+        if shared.q.stopped:
+            return
+        # Not under the server's lock: the queue's own locks keep it consistent, and requests
+        # and workers go on while its files are written and fsynced.
+        path = shared.q.snapshot()
+        shared.metrics.snapshots.inc()
         logger.debug("snapshot written: %s", path)
 
 
 def commit_loop(shared: SharedQueue) -> None:
-    """Group commit: one fsync per ``flush_interval`` for everything written meanwhile."""
+    """The ``batch`` timer: a group commit once the pending one falls due (``flush_interval``
+    after its oldest record, or at once when ``batch_size`` records wait), run outside the lock
+    and shared with any enqueue waiting for its acknowledgement."""
     q = shared.q
-    with shared.lock:
-        while shared.committing and not q.stopped:
+    while True:
+        with shared.lock:
+            if not shared.committing or q.stopped:
+                return
             due = q.sync_due_at
             if due is None:
                 shared.commit_idle = True
@@ -107,8 +127,7 @@ def commit_loop(shared: SharedQueue) -> None:
             if delay > 0:
                 shared.commit.wait(delay)
                 continue
-            q.sync()
-            shared.after()
+        q.sync()
 
 
 def drain(workers: list[threading.Thread], grace: float, abort: threading.Event) -> None:

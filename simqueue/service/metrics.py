@@ -22,6 +22,18 @@ with group commit, far fewer than jobs).
 
 The registry is a private :class:`prometheus_client.CollectorRegistry`, so two servers in one
 process (as in the tests) never share or clash, and nothing lands in the global default registry.
+It also holds prometheus_client's process collector (``process_cpu_seconds_total``,
+``process_resident_memory_bytes``, ``process_open_fds``, ...) and platform collector
+(``python_info``), the series a Prometheus user expects of any server.
+
+No ``*_created`` series: a counter's creation time says when this process started, which
+``process_start_time_seconds`` already says once. They are left out where the registry is
+exposed (:class:`_WithoutCreated`) rather than by ``prometheus_client.disable_created_metrics()``,
+which would change every registry of the process (a notebook's own metrics too).
+
+``GET /metrics`` answers in the format its ``Accept`` header asks for
+(:func:`prometheus_client.exposition.choose_encoder`): OpenMetrics for
+``application/openmetrics-text`` (what Prometheus asks for first), the plain text format otherwise.
 """
 
 from __future__ import annotations
@@ -30,17 +42,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
-
-CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 #: The names the issue fixes (without the ``_total`` suffix prometheus_client adds to counters).
 METRIC_NAMES = (
@@ -104,6 +116,18 @@ class _QueueState(Collector):
         return iter(())  # values come from the queue at scrape time
 
 
+class _WithoutCreated(Collector):
+    """The registry's metrics without their ``*_created`` samples (what the encoders read)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Any]:
+        for family in self.registry.collect():  # fresh Metric objects at every collect
+            family.samples = [s for s in family.samples if not s.name.endswith("_created")]
+            yield family
+
+
 class Metrics:
     """The server's metrics. ``state`` is called at scrape time and returns a dict with
     ``pending``, ``in_flight`` (and optionally ``fsyncs``, ``durable_seq``)."""
@@ -146,17 +170,26 @@ class Metrics:
         )
         self._state = state or (lambda: {"pending": 0, "in_flight": 0})
         r.register(_QueueState(lambda: self._state()))
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self._exposed = _WithoutCreated(r)
 
     def set_state_source(self, state: Callable[[], dict[str, Any]]) -> None:
         self._state = state
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
-        return generate_latest(self.registry)
+        return generate_latest(self._exposed)
+
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """``(body, content type)`` in the format an ``Accept`` header asks for: OpenMetrics or
+        the plain text format (the default, also for a missing or unknown header)."""
+        encode, content_type = choose_encoder(accept or "")
+        return encode(self._exposed), content_type
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float | None:
         """One sample's current value (for tests and status pages)."""
         return self.registry.get_sample_value(name, labels or {})
 
 
-__all__ = ["Metrics", "METRIC_NAMES", "CONTENT_TYPE", "LATENCY_BUCKETS"]
+__all__ = ["Metrics", "METRIC_NAMES", "LATENCY_BUCKETS"]

@@ -17,6 +17,9 @@ SERVER_FILE = "server.json"
 
 #: The largest request body the server reads (a bigger one is refused with 413).
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
+#: Finished jobs a server remembers (its duplicate-id window) unless configured otherwise: a
+#: server runs for months, so its memory and recovery must follow a window, not its history.
+DEFAULT_RETAIN_FINISHED = 100_000
 
 
 def is_loopback(host: str) -> bool:

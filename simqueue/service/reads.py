@@ -1,7 +1,8 @@
 """The answers of ``GET /status`` and ``GET /jobs/<id>``, read under the queue's lock.
 
-What they report is durable before they answer: each waits for the fsync that covers every
-record written before the read (under ``fsync="batch"`` the next group commit), so a job shown
+What they report is durable before they answer: each waits, after releasing the lock, for the
+fsync that covers every record written before the read (under ``fsync="batch"`` too: the read
+starts or joins the group commit), so a job shown
 ``completed`` is completed after ``kill -9`` too. Each answer says so in ``durable``; it is
 false under ``fsync="never"`` (nothing is synced until a snapshot) and when the queue stopped
 before the sync.
@@ -50,10 +51,13 @@ class Server(Protocol):
 def status_answer(srv: Server) -> dict[str, Any]:
     """Counts, sequence numbers, config and the last recovery report, as plain JSON values."""
     shared = srv.running.shared
-    with shared.lock:
-        read = functools.partial(shared.status, srv.config.workers)
-        queue, durable = shared.read_durably(read, lambda: srv.fatal is not None)
-        stopping = not shared.dispatching
+
+    def read() -> tuple[dict[str, Any], bool]:
+        return shared.status(srv.config.workers), not shared.dispatching
+
+    (queue, stopping), durable = shared.read_durably(read)
+    if durable:  # the wait made every record the read saw durable: say so, not the value before
+        queue["seq"]["durable"] = max(queue["seq"]["durable"], queue["seq"]["last"])
     out: dict[str, Any] = {
         "url": srv.url,
         "pid": os.getpid(),
@@ -83,12 +87,10 @@ def status_answer(srv: Server) -> dict[str, Any]:
 def job_answer(srv: Server, job_id: str) -> dict[str, Any]:
     """One job's record as JSON values, plus ``durable``; 404 if the queue does not know it."""
     shared = srv.running.shared
-    with shared.lock:
-        try:
-            read = functools.partial(shared.q.job, job_id)
-            rec, durable = shared.read_durably(read, lambda: srv.fatal is not None)
-        except UnknownJobError as exc:
-            raise ApiError(404, str(exc), job_id=job_id) from None
+    try:
+        rec, durable = shared.read_durably(functools.partial(shared.q.job, job_id))
+    except UnknownJobError as exc:
+        raise ApiError(404, str(exc), job_id=job_id) from None
     return {**rec.as_dict(), "durable": durable}
 
 

@@ -39,6 +39,7 @@ from simqueue.service.loops import commit_loop, drain, snapshot_loop, timeout_lo
 from simqueue.service.metrics import Metrics
 from simqueue.service.network import (
     DEFAULT_MAX_BODY,
+    DEFAULT_RETAIN_FINISHED,
     SERVER_FILE,
     non_loopback_warning,
     remove_server_file,
@@ -169,6 +170,8 @@ class Server:
         # A server's queue is always durable for real, whatever the config says about
         # simulations.
         options = {**self.config.queue_options(), "durability": "real"}
+        if options["retain_finished"] is None:
+            options["retain_finished"] = DEFAULT_RETAIN_FINISHED
         q = DurableQueue.open(self.data_dir, clock=WallClock(), **options)
         try:
             report = q.recovery
@@ -219,7 +222,6 @@ class Server:
         self._stop_requested.set()
         shared = self.running.shared
         with shared.lock:
-            shared.durable.notify_all()
             shared.work.notify_all()
 
     # ------------------------------------------------------------------ stopping
@@ -306,7 +308,6 @@ class Server:
             finally:
                 with contextlib.suppress(SimQueueError):
                     shared.q.close()
-                shared.durable.notify_all()
         return final
 
     def __enter__(self) -> Server:
@@ -323,7 +324,8 @@ class Server:
         shared = self.running.shared
         try:
             with shared.lock:
-                seq, durable = shared.enqueue(jobs, stopped=lambda: self.fatal is not None)
+                seq = shared.enqueue(jobs)
+            durable = shared.acknowledge(seq)  # without the lock: the group commit
         except DuplicateJobError as exc:
             raise ApiError(409, str(exc), job_id=exc.job_id) from None
         except NotAccepting as exc:

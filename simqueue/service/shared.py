@@ -1,9 +1,15 @@
 """The open queue as the server's threads share it: one :class:`DurableQueue` behind one lock.
 
-The queue is single-threaded, so every touch holds :attr:`SharedQueue.lock`. Three conditions on
-that lock say who waits for what: idle workers wait on ``work``, enqueuers on ``durable`` (for
-the fsync that makes their records durable), the group committer on ``commit``. After anything
-that appends, the holder calls :meth:`SharedQueue.after` to wake whoever that concerns.
+Every change to the queue and the server's bookkeeping holds :attr:`SharedQueue.lock`, which
+is never held across a write of the log or an fsync: the queue's operations run inside
+:meth:`DurableQueue.acks_deferred`, so they append and return, and the thread that needs its
+records durable (an enqueuer before it answers, a worker under ``always`` before it runs the
+attempt, a durable read) waits after releasing the lock, in the queue's group commit
+(:meth:`DurableQueue.wait_acknowledged`): the first waiter fsyncs everything appended so far,
+those arriving meanwhile share the next fsync, and each is answered as soon as the fsync
+covering its record returns. Two conditions on the lock say who waits for what: idle workers
+wait on ``work``, the ``batch`` timer (:func:`~simqueue.service.loops.commit_loop`) on
+``commit``. After anything that appends, the holder calls :meth:`SharedQueue.after`.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from simqueue.core.errors import QueueStoppedError, SimQueueError
 from simqueue.core.jobs import DEAD, Job
 from simqueue.core.queue import DurableQueue
 from simqueue.service.metrics import Metrics
@@ -28,7 +35,8 @@ class NotAccepting(Exception):
 class SharedQueue:
     """The queue, its lock and conditions, and the bookkeeping the threads share.
 
-    Every method (and every attribute write) is for a caller that holds :attr:`lock`.
+    Every method (and every attribute write) is for a caller that holds :attr:`lock`, except
+    :meth:`acknowledge` and :meth:`read_durably`, which take it themselves as they need.
     """
 
     def __init__(self, q: DurableQueue, metrics: Metrics) -> None:
@@ -36,66 +44,66 @@ class SharedQueue:
         self.metrics = metrics
         self.lock = threading.Lock()
         self.work = threading.Condition(self.lock)  # idle workers wait here
-        self.durable = threading.Condition(self.lock)  # enqueuers wait for their fsync
-        self.commit = threading.Condition(self.lock)  # the committer waits here
+        self.commit = threading.Condition(self.lock)  # the batch timer waits here
         self.dispatching = False  # workers take jobs and POST /jobs accepts them
-        self.committing = False  # the group committer runs
-        self.commit_idle = False  # the committer waits for a first unsynced record
+        self.committing = False  # the batch timer runs
+        self.commit_idle = False  # the batch timer waits for a first unsynced record
         self.busy = 0  # workers running an attempt
         self.enqueued_at: dict[str, float] = {
             rec.id: rec.enqueued_at
             for rec in q.iter_jobs()
             if rec.state.value in ("pending", "in_flight")
         }
-        self.seen_ack = self.ack_point()
-
-    def ack_point(self) -> int:
-        """The last sequence number an enqueuer may be answered for (durable, unless the fsync
-        policy is ``never``)."""
-        q = self.q
-        return q.written_seq if q.fsync_policy == "never" else q.durable_seq
 
     def after(self) -> None:
-        """After anything that appended: wake enqueuers whose records became durable, and the
-        committer if a group commit is now pending."""
-        ack = self.ack_point()
-        if ack != self.seen_ack:
-            self.seen_ack = ack
-            self.durable.notify_all()
+        """After anything that appended: wake the batch timer if a group commit is now
+        pending."""
         if self.commit_idle and self.q.sync_due_at is not None:
             self.commit.notify()
 
-    def enqueue(self, jobs: list[Job], stopped: Callable[[], bool]) -> tuple[int, int]:
-        """Append all of ``jobs`` or none (DuplicateJobError), then wait until their records
-        are acknowledged; returns (their last seq, the durable seq). Raises
-        :class:`NotAccepting` when not dispatching, or if ``stopped()`` or the queue closes
-        before the records are durable."""
+    def enqueue(self, jobs: list[Job]) -> int:
+        """Append all of ``jobs`` or none (DuplicateJobError) without waiting for their fsync;
+        returns their last seq, for :meth:`acknowledge`. Raises :class:`NotAccepting` when not
+        dispatching."""
         q = self.q
         if not self.dispatching or q.stopped:
             raise NotAccepting("the server is stopping and accepts no new jobs")
-        seq = q.enqueue_many(jobs)
+        with q.acks_deferred():
+            seq = q.enqueue_many(jobs)
         now = time.time()
         for j in jobs:
             self.enqueued_at[j.id] = now
         self.work.notify(len(jobs))
         self.after()
-        while not q.is_acknowledged(seq):
-            if stopped() or q.stopped:
-                raise NotAccepting("the queue stopped before the jobs became durable")
-            self.durable.wait(1.0)
-        return seq, q.durable_seq
+        return seq
 
-    def read_durably(self, read: Callable[[], T], stopped: Callable[[], bool]) -> tuple[T, bool]:
-        """``read()``, then wait for the fsync that makes every record written before it durable
-        (the next group commit under ``batch``), so what it says survives a crash. Returns the
-        value and whether it is durable: False under ``fsync="never"`` (nothing waits for a
-        sync there) or if the queue stopped first."""
+    def acknowledge(self, seq: int) -> int:
+        """Without the lock: return once record ``seq`` is acknowledged (durable, unless the
+        policy is ``never``), leading or joining the group commit; returns the durable seq.
+        Raises :class:`NotAccepting` if the queue stops or closes first."""
         q = self.q
-        value, seq = read(), q.last_seq
-        while q.durable_seq < seq:
-            if q.fsync_policy == "never" or stopped() or q.stopped:
-                return value, False
-            self.durable.wait(1.0)
+        try:
+            q.wait_acknowledged(seq)
+        except QueueStoppedError:
+            raise NotAccepting("the queue stopped before the jobs became durable") from None
+        return q.durable_seq
+
+    def read_durably(self, read: Callable[[], T]) -> tuple[T, bool]:
+        """``read()`` under the lock, then, without it, wait for the fsync that makes every
+        record written before the read durable (started at once under ``batch`` too), so what
+        it says survives a crash. Returns the value and whether it is durable: False under
+        ``fsync="never"`` (nothing waits for a sync there) or if the queue stopped first."""
+        q = self.q
+        with self.lock:
+            value, seq = read(), q.last_seq
+        if q.durable_seq >= seq:
+            return value, True
+        if q.fsync_policy == "never":
+            return value, False
+        try:
+            q.wait_acknowledged(seq)
+        except SimQueueError:
+            return value, False
         return value, True
 
     def report(self, job: Job, outcome: Outcome) -> None:
@@ -120,7 +128,8 @@ class SharedQueue:
 
     def expire(self) -> None:
         """Time out every attempt past its deadline (RETRY or DEAD logged)."""
-        expired = self.q.expire()
+        with self.q.acks_deferred():
+            expired = self.q.expire()
         for job_id in expired:
             self.metrics.timeouts.inc()
             if self.q.state_of(job_id) is DEAD:

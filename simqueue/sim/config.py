@@ -8,6 +8,7 @@ naming the field, so a typo in a notebook or a config file fails at once, not ha
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,13 @@ from typing import Any
 from simqueue.core.checks import choice, integer, number, probability
 from simqueue.core.queue import DURABILITY_MODES, FSYNC_POLICIES
 from simqueue.core.storage import TEAR_MODES
+from simqueue.sim.disk import DEFAULT_DISK, DiskProfile, resolve_disk
 from simqueue.sim.distributions import Constant, Exponential, Poisson, Uniform, parse_distribution
+
+#: What a client does while the queue is down: wait and enqueue after recovery, or give up.
+CLIENT_MODELS = ("retry", "reject")
+#: ``process``: like ``kill -9``; ``power``: only what was fsynced survives.
+CRASH_KINDS = ("process", "power")
 
 
 @dataclass
@@ -24,6 +31,15 @@ class Config:
 
     Defaults follow the original plan: 8 workers, service time uniform on 0-0.5 s, 10% of
     attempts fail, a 3 s task timeout, 3 retries, a snapshot every 10 s, group commit every 10 ms.
+
+    ``disk`` is the modeled disk (:mod:`simqueue.sim.disk`): a built-in profile's name, a path
+    to a JSON profile (``simqueue calibrate``) or a :class:`DiskProfile`; every fsync costs a
+    latency drawn from it, in virtual time. ``fsync_latency`` (seconds), when above 0, replaces
+    it with a disk whose every fsync takes exactly that long (``disk="instant"``: no latency).
+    ``clients``: what a client does while the queue is down, ``"retry"`` (it waits and enqueues
+    once the queue is back: a backlog that drains) or ``"reject"`` (its enqueue fails and is
+    counted). ``crash_at``: crash once at that virtual time (``crash_kind``, ``crash_tear``)
+    and recover after the modeled downtime (docs/semantics.md, "Outages").
     """
 
     workers: int = 8
@@ -42,11 +58,21 @@ class Config:
     batch_size: int = 100
     durability: str = "modeled"
     fsync_latency: float = 0.0
+    disk: str | DiskProfile = DEFAULT_DISK
+    clients: str = "retry"
+    crash_at: float | None = None
+    crash_kind: str = "process"
+    crash_tear: str = "drop"
     seed: int = 0
     data_dir: str | None = None  # None: a temporary directory, removed by Simulation.close()
     restart_delay: float = 1.0
     metrics_interval: float = 0.1
     segment_bytes: int = 4 * 1024 * 1024
+    #: The retention window of finished jobs (simqueue/core/retention.py); None keeps them all
+    #: (simulations), and the server then keeps its own default.
+    retain_finished: int | None = None
+    #: The disk profile ``disk`` and ``fsync_latency`` name, resolved once.
+    disk_model: DiskProfile = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.service_time = _field("service_time", self.service_time, parse_distribution)
@@ -61,12 +87,14 @@ class Config:
         integer("batch_size", self.batch_size, lo=1)
         integer("seed", self.seed, lo=0)
         integer("segment_bytes", self.segment_bytes, lo=4096)
+        if self.retain_finished is not None:
+            integer("retain_finished", self.retain_finished, lo=0)
         probability("failure_rate", self.failure_rate)
         probability("hang_rate", self.hang_rate)
         number("task_timeout", self.task_timeout, positive=True)
         number("backoff", self.backoff)
         number("flush_interval", self.flush_interval)
-        number("fsync_latency", self.fsync_latency)
+        self._check_disk_and_crash()
         number("restart_delay", self.restart_delay)
         number("metrics_interval", self.metrics_interval, positive=True)
         if self.snapshot_interval is not None:
@@ -75,6 +103,19 @@ class Config:
         choice("durability", self.durability, DURABILITY_MODES)
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             self.data_dir = str(self.data_dir)
+
+    def _check_disk_and_crash(self) -> None:
+        if number("fsync_latency", self.fsync_latency) > 0:
+            self.disk_model = DiskProfile.constant(self.fsync_latency)
+        else:
+            self.disk_model = resolve_disk(self.disk)  # its errors name the field
+        if isinstance(self.disk, os.PathLike):
+            self.disk = os.fspath(self.disk)
+        choice("clients", self.clients, CLIENT_MODELS)
+        if self.crash_at is not None:
+            number("crash_at", self.crash_at)
+        choice("crash_kind", self.crash_kind, CRASH_KINDS)
+        choice("crash_tear", self.crash_tear, TEAR_MODES)
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed (validated again)."""
@@ -92,20 +133,25 @@ class Config:
             "batch_size": self.batch_size,
             "segment_bytes": self.segment_bytes,
             "durability": self.durability,
+            "retain_finished": self.retain_finished,
         }
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (distributions as their spec strings) for JSON, YAML and exports."""
-        out = {}
+        out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
+            if not f.init:
+                continue
             v = getattr(self, f.name)
+            if isinstance(v, DiskProfile):
+                v = v.to_dict()
             out[f.name] = v.to_spec() if hasattr(v, "to_spec") else v
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> Config:
         """Build from plain values; an unknown key is an error naming it and ``source``."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls) if f.init}
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(
@@ -127,4 +173,4 @@ def _field(name: str, value: Any, parse: Callable[[Any], Any]) -> Any:
         raise ValueError(f"{name}: {exc}") from None
 
 
-__all__ = ["Config", "TEAR_MODES"]
+__all__ = ["CLIENT_MODELS", "CRASH_KINDS", "Config", "TEAR_MODES"]

@@ -8,6 +8,7 @@ is a handler the kernel calls at the right simulated instant:
 * ``_finish``    a worker reports: ACK, or RETRY / DEAD after a failure
 * ``_deadline``  an attempt still running (or hung) at its deadline times out; worker reclaimed
 * ``_late``      a cancelled attempt's result turns up after its deadline: fenced as STALE
+* ``_orphan``     a result of an attempt from before a crash: fenced by its token as FENCED
 * ``_sync``      the group-commit timer: one fsync makes a batch durable, its callers acknowledged
 * ``_snapshot``  the periodic snapshot
 
@@ -15,24 +16,30 @@ All durable state lives in the :class:`~simqueue.core.queue.DurableQueue`; a :cl
 keeps only what the controller process would hold in memory (which workers are busy, which
 clients wait for an ack). A crash throws the queue and its controller away together, so a
 controller always has an open queue; recovery builds a new one on the reopened queue.
+
+Every fsync costs the disk profile's latency in virtual time (:mod:`simqueue.sim.disk_wait`);
+a client is acknowledged when its record's fsync returns, its acknowledgement latency.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 import os
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from simqueue.core.clock import VirtualClock
 from simqueue.core.errors import SimQueueError
+from simqueue.core.fencing import make_token
 from simqueue.core.jobs import DEAD as DEAD_STATE
 from simqueue.core.jobs import PENDING as PENDING_STATE
-from simqueue.core.jobs import Job, JobState
+from simqueue.core.jobs import JobState
 from simqueue.core.queue import DurableQueue
 from simqueue.core.storage import FileSystem
 from simqueue.sim.config import Config
+from simqueue.sim.disk_wait import DiskWait, Held
 from simqueue.sim.kernel import Kernel
 from simqueue.sim.trace import (
     ARRIVE,
@@ -60,8 +67,11 @@ class World(Protocol):
     fs: FileSystem
     model: WorkModel
     trace: list[TraceTuple]
+    acks: list[tuple[str, float, float]]
     jobs_arrived: int
+    fenced: int
     next_gap: Callable[[], float] | None
+    disk_wait: DiskWait
 
 
 def _no_arrival_process() -> float:
@@ -81,11 +91,16 @@ class Controller:
         self.fs = world.fs
         self.model = world.model
         self.trace = world.trace
-        self._unacked: deque[tuple[int, str]] = deque()
+        #: Clients waiting for an acknowledgement: (ENQUEUE seq, job id, arrived at).
+        self._unacked: deque[tuple[int, str, float]] = deque()
+        self._acks = world.acks
         self._ack_seen = q.written_seq if q.fsync_policy == "never" else q.durable_seq
-        self._fsyncs_seen = self.fs.stats.fsyncs
+        self._disk = world.disk_wait
+        self._disk.seen(self.fs.stats)
+        #: Tokens of this life are ``_token_base + attempt`` (core/fencing.py).
+        self._token_base = make_token(q.epoch, 0)
         self._busy_until = 0.0
-        self._disk_free = 0.0
+        self._held = Held()
         self._dispatch_scheduled = False
         self._sync_scheduled = False
         # Idle workers, lowest number first. A worker is busy from its DISPATCH until the one
@@ -93,7 +108,7 @@ class Controller:
         self._idle: list[int] = []
         self._ack_on_write = config.fsync == "never"
         self._group_commit = config.fsync == "batch"
-        self._latency = config.fsync_latency > 0 and config.fsync != "never"
+        self._latency = self._disk.charges and config.fsync != "never"
         self._plain_group_commit = self._group_commit and not self._latency
         # Handlers scheduled for every attempt, bound once (``self._finish`` would build a new
         # bound-method object at each use).
@@ -112,11 +127,15 @@ class Controller:
         return len(self._unacked)
 
     def start(self) -> None:
-        """Start workers and timers on the freshly opened (or recovered) queue."""
+        """Start workers and timers on the freshly opened (or recovered) queue; an arrival
+        already drawn (while the queue was down) keeps its time."""
         self._idle = list(range(self.cfg.workers))
         now = self.clock.now()
         if self.world.next_gap is not None:
-            self.kernel.set_source(now + self._next_gap(), self._arrive)
+            pending = self.kernel.source_time
+            self.kernel.set_source(
+                pending if pending != math.inf else now + self._next_gap(), self._arrive
+            )
         interval = self.cfg.snapshot_interval
         if interval is not None:
             self.kernel.schedule_daemon(now + interval, self._snapshot, interval)
@@ -163,20 +182,15 @@ class Controller:
             self.kernel.schedule(q._unsynced_since + q.flush_interval, self._on_sync)
 
     def _charge_fsyncs(self, ack: int) -> None:
-        """With a modeled fsync latency, acknowledgements wait for the disk."""
-        fsyncs = self.fs.stats.fsyncs
-        new_fsyncs = fsyncs - self._fsyncs_seen
-        self._fsyncs_seen = fsyncs
-        if not new_fsyncs:
-            return
+        """Acknowledgements wait for the disk: each new fsync's latency is charged."""
+        stats, disk = self.fs.stats, self._disk
+        if stats.fsyncs == disk.files and stats.dir_fsyncs == disk.dirs:
+            return  # no new fsync: the short way, after most events
         now = self.clock._now
-        latency = self.cfg.fsync_latency
         if self.q.fsync_policy == "always":  # the controller itself waits for each fsync
-            self._busy_until = max(self._busy_until, now) + new_fsyncs * latency
-            done = self._busy_until
+            done = self._busy_until = disk.charge(stats, max(self._busy_until, now))
         else:  # a committer fsyncs in the background; fsyncs queue up on the disk
-            self._disk_free = max(self._disk_free, now) + new_fsyncs * latency
-            done = self._disk_free
+            done = disk.charge(stats, now)
         if ack > self._ack_seen:
             self._ack_seen = ack
             self.kernel.schedule(done, self._acknowledge, ack, self._group_commit)
@@ -188,17 +202,32 @@ class Controller:
         if group_commit:
             append((now, SYNC, None, None, None, upto, durable, None))
         unacked = self._unacked
+        acks = self._acks
         while unacked and unacked[0][0] <= upto:
-            seq, job_id = unacked.popleft()
+            seq, job_id, arrived = unacked.popleft()
             append((now, ENQUEUED, job_id, 0, None, seq, durable, None))
+            acks.append((job_id, arrived, now))
 
     def _deferred(self, action: Callable[..., None], *args: Any) -> bool:
-        """Under fsync="always" with a modeled fsync latency the controller is busy until its
-        fsync returns: push the event back to then."""
-        if self.clock._now < self._busy_until:
-            self.kernel.schedule(self._busy_until, action, *args)
-            return True
-        return False
+        """Under fsync="always" the controller is busy until its fsync returns: an event that
+        comes meanwhile, or while earlier ones still wait, waits its turn (first come, first
+        served: a later event never overtakes an earlier one)."""
+        held = self._held
+        if not held.holds(self.clock._now, self._busy_until):
+            return False
+        held.events.append((action, args))
+        self._arm_drain()
+        return True
+
+    def _drain(self) -> None:
+        self._held.run(lambda: self.clock._now >= self._busy_until)
+        self._arm_drain()
+
+    def _arm_drain(self) -> None:
+        held = self._held
+        if held.events and not held.armed:
+            held.armed = True
+            self.kernel.schedule(self._busy_until, self._drain)
 
     def _want_dispatch(self) -> None:
         """Give ready jobs to idle workers, right now, in the handler that freed them; then,
@@ -224,17 +253,21 @@ class Controller:
             return
         self._admit()
 
-    def _admit(self) -> None:
-        """ENQUEUE a new job now (its first attempt's outcome drawn first) and dispatch."""
-        world = self.world
-        world.jobs_arrived += 1
-        job_id = f"job-{world.jobs_arrived + self._id_shift}"
+    def _admit(self, job_id: str | None = None, arrived: float | None = None) -> None:
+        """ENQUEUE a new job now (its first attempt's outcome drawn first) and dispatch.
+        ``job_id``/``arrived``: a client that waited through an outage, with its own id if it
+        had one."""
         q = self.q
-        if job_id in q._jobs:  # a user enqueued it: the fast path below checks no duplicates
-            job_id = self._free_arrival_id()
-        self.model.draw_first(job_id)
+        if job_id is None:
+            world = self.world
+            world.jobs_arrived += 1
+            job_id = f"job-{world.jobs_arrived + self._id_shift}"
+            if job_id in q._jobs:  # a user enqueued it: the fast path below checks no duplicates
+                job_id = self._free_arrival_id()
+        if job_id not in self._first_outcomes:
+            self.model.draw_first(job_id)
         seq = q.enqueue_new_id_unlocked(job_id, job_id.encode())
-        self._unacked.append((seq, job_id))
+        self._unacked.append((seq, job_id, self.clock._now if arrived is None else arrived))
         self.trace.append(
             (self.clock._now, ARRIVE, job_id, 0, None, seq, q.writer.durable_seq, None)
         )
@@ -249,25 +282,13 @@ class Controller:
             self._id_shift += 1
         return f"job-{n + self._id_shift}"
 
-    def admit_jobs(self, jobs: Iterable[Job | str]) -> None:
-        """Enqueue explicit jobs now (``Simulation.enqueue``), in order."""
-        batch = [j if isinstance(j, Job) else Job(str(j)) for j in jobs]
-        for j in batch:
-            self.model.draw_first(j.id)
-        last = self.q.enqueue_many(batch)
-        first = last - len(batch) + 1
-        for i, j in enumerate(batch):
-            self._unacked.append((first + i, j.id))
-            self._emit(ARRIVE, j.id, 0, None, first + i)
-        self.world.jobs_arrived += len(batch)
-        self._after_io()
-        # Dispatch as the next event rather than inside this call, so a notebook that
-        # enqueues and then steps sees each DISPATCH as a step of its own.
+    # ------------------------------------------------------------------ dispatch
+    def dispatch_soon(self) -> None:
+        """Dispatch as the next event (``Simulation.enqueue``: each DISPATCH a step)."""
         if not self._dispatch_scheduled:
             self._dispatch_scheduled = True
             self.kernel.schedule(self.clock._now, self._dispatch)
 
-    # ------------------------------------------------------------------ dispatch
     def _dispatch(self) -> None:
         """Deferred dispatch (the controller was busy waiting for an fsync)."""
         self._dispatch_scheduled = False
@@ -284,8 +305,9 @@ class Controller:
         job_id, attempt, deadline = out
         w = q.writer
         now = self.clock._now
+        token = self._token_base + attempt
         self.trace.append(
-            (now, DISPATCH, job_id, attempt, worker, w.next_seq - 1, w.durable_seq, None)
+            (now, DISPATCH, job_id, attempt, worker, w.next_seq - 1, w.durable_seq, token)
         )
         first = self._first_outcomes.pop(job_id, None) if attempt == 1 else None
         service, fails, hangs = first or self.model.outcome(job_id, attempt)
@@ -317,17 +339,10 @@ class Controller:
             state = q.fail_unlocked(job_id, attempt)
             self._ended(job_id, attempt, state, "failed")
         elif q.complete_unlocked(job_id, attempt):
+            w = q.writer
+            seq = w.next_seq - 1
             self.trace.append(
-                (
-                    self.clock._now,
-                    COMPLETE,
-                    job_id,
-                    attempt,
-                    worker,
-                    q.writer.next_seq - 1,
-                    q.writer.durable_seq,
-                    None,
-                )
+                (self.clock._now, COMPLETE, job_id, attempt, worker, seq, w.durable_seq, None)
             )
         else:
             self._emit(STALE, job_id, attempt, worker, None, "attempt no longer current")
@@ -354,9 +369,7 @@ class Controller:
         if state is not None:
             self._emit(TIMEOUT, job_id, attempt, worker, None)
             self._ended(job_id, attempt, state, "timeout")
-            self._want_dispatch()
-        else:
-            self._want_dispatch()
+        self._want_dispatch()
 
     def _late(self, job_id: str, attempt: int, fails: bool) -> None:
         """The result of an attempt that was cancelled at its deadline arrives anyway."""

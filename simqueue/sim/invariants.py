@@ -29,6 +29,7 @@ class Ledger:
         self.lost_acknowledged: list[dict[str, Any]] = []
         self.last_survivor_seq = 0
         self.violations_found: list[str] = []
+        self.tokens_issued: dict[tuple[str, int], float] = {}  # (job, token) -> when
 
     def absorb(self, events: Iterable[TraceTuple], survive_seq: int) -> None:
         """Record what became durable among ``events`` (records with seq <= ``survive_seq``
@@ -78,6 +79,23 @@ class Ledger:
                 f"after recovery the next seq is {queue.next_seq}, but seq "
                 f"{self.last_survivor_seq} was already durable: sequence numbers went backwards"
             )
+
+    def note_tokens(self, events: Iterable[TraceTuple]) -> None:
+        """Write down the fencing token of every DISPATCH among ``events`` (each seen once);
+        a token handed out twice to one job is a violation: fencing by it would let a result
+        of the earlier attempt through as the later one's."""
+        issued = self.tokens_issued
+        for t, kind, job_id, attempt, _w, _s, _d, token in events:
+            if kind != DISPATCH or job_id is None:
+                continue
+            key = (job_id, token)
+            if key in issued:
+                self.violations_found.append(
+                    f"job {job_id}: fencing token {token} (attempt {attempt}) was handed out at "
+                    f"t={issued[key]:.3f}s and again at t={t:.3f}s"
+                )
+            else:
+                issued[key] = t
 
     def violations(self, queue: DurableQueue, max_attempts: int) -> list[str]:
         """Every broken promise and inconsistency, as sentences."""

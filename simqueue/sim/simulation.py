@@ -4,7 +4,7 @@
 >>> sim = simqueue.Simulation(simqueue.Config(seed=7, workers=2, failure_rate=0.0))
 >>> sim.enqueue(["a", "b", "c"])
 >>> print(sim.step().describe())
-t=0.000s DISPATCH a attempt 1 -> worker 0 (WAL seq 4; durable up to seq 0)
+t=0.000s DISPATCH a attempt 1 (epoch 1) -> worker 0 (WAL seq 4; durable up to seq 0)
 >>> _ = sim.run_until_idle()
 >>> sim.summary().completed
 3
@@ -12,7 +12,10 @@ t=0.000s DISPATCH a attempt 1 -> worker 0 (WAL seq 4; durable up to seq 0)
 Every run is reproducible from ``Config.seed``: arrivals, service times and failures come from
 separate streams, and the kernel breaks ties by insertion order. Crashes are real: ``crash()``
 throws the in-memory queue away and (for ``kind="power"``) cuts the files back to what was
-fsynced; ``recover()`` runs the real recovery on those files and charges its measured time.
+fsynced; ``recover()`` runs the real recovery on those files. The virtual clock advances by the
+restart delay and the *modeled* recovery time (``simqueue.sim.engine``), never by the measured
+one, so a seed reproduces a run with crashes event for event. ``Config(crash_at=...)`` crashes
+and recovers on its own, with no stepping by hand.
 """
 
 from __future__ import annotations
@@ -39,9 +42,9 @@ from simqueue.sim.summary import Summary, summarize
 from simqueue.sim.trace import TraceEvent, TraceTuple
 
 #: A periodic state sample: time, pending, in_flight, completed, dead, wal_bytes, durable_seq,
-#: last_seq (all but the time None while the queue is down).
+#: last_seq (None while the queue is down), and the clients waiting for it to come back.
 Sample = tuple[
-    float, int | None, int | None, int | None, int | None, int | None, int | None, int | None
+    float, int | None, int | None, int | None, int | None, int | None, int | None, int | None, int
 ]
 
 
@@ -76,7 +79,10 @@ class Simulation:
             data_dir = config.data_dir
         self.data_dir = data_dir
         self.engine = Engine(config, data_dir)
+        self.engine.on_crash = self._crashed
+        self.engine.on_recovered = self._recovered
         self.ledger = Ledger()
+        self._token_mark = 0
         self._trace_read = 0
         self._ledger_mark = 0
         self._last_crash: dict[str, Any] | None = None
@@ -123,14 +129,16 @@ class Simulation:
         return out
 
     # ------------------------------------------------------------------ running
-    def _sample_until(self, t: float, *, down: bool = False) -> None:
-        """Record state samples up to time ``t`` (the state is constant between events)."""
-        q = None if down or self.engine.crashed else self.engine.q
+    def _sample_until(self, t: float) -> None:
+        """Record state samples up to time ``t`` (the state is constant between events; while
+        the queue is down its counts are None and the waiting clients are counted)."""
+        q = None if self.engine.crashed else self.engine.q
         interval = self.config.metrics_interval
         while self._next_sample <= t:
             ts = self._next_sample
             if q is None:
-                self._samples.append((ts, None, None, None, None, None, None, None))
+                waiting = self.engine.waiting
+                self._samples.append((ts, None, None, None, None, None, None, None, waiting))
             else:
                 c = q.counts()
                 self._samples.append(
@@ -143,6 +151,7 @@ class Simulation:
                         q.wal_bytes,
                         q.durable_seq,
                         q.last_seq,
+                        0,
                     )
                 )
             self._next_sample = round(ts + interval, 12)
@@ -257,40 +266,50 @@ class Simulation:
         if self.crashed:
             raise SimQueueError("already crashed: call recover() first")
         self._sample_until(self.now)
-        q = self.engine.q
-        survive = q.written_seq if kind == "process" else q.durable_seq
-        self.ledger.absorb(self.engine.trace[self._ledger_mark :], survive)
         info = self.engine.crash(kind, tear)
-        info["survive_seq"] = survive
-        self._ledger_mark = len(self.engine.trace)
-        self._last_crash = info
-        self.crashes.append(info)
         self._trace_read = len(self.engine.trace)
         return info
 
+    def _crashed(self, info: dict[str, Any]) -> None:
+        """After any crash (called or scheduled): write down the promises it must keep."""
+        self.ledger.absorb(self.engine.trace[self._ledger_mark :], info["survive_seq"])
+        self._ledger_mark = len(self.engine.trace)
+        self._last_crash = info
+        self.crashes.append(info)
+
     def recover(self) -> RecoveryReport:
-        """Run the real recovery on the files the crash left. The clock advances by the
-        downtime: ``restart_delay`` plus the measured recovery time."""
+        """Restart the crashed queue ``restart_delay`` from now (unless a restart is already
+        scheduled) and run until it serves again: the real recovery on the files the crash left,
+        then its modeled time. Clients arriving meanwhile wait or are turned away."""
         if not self.crashed:
             raise SimQueueError("nothing to recover: the queue is running (crash() it first)")
-        report = self.engine.recover()
-        # Every sample slot of the outage (restart delay + recovery) shows the queue down.
-        outage_end = self.now
-        while self._next_sample < outage_end:
-            self._sample_until(self._next_sample, down=True)
+        engine = self.engine
+        if not engine.restarting:
+            engine.schedule_restart(self.now + self.config.restart_delay)
+        kernel = engine.kernel
+        while engine.crashed:
+            t = kernel.peek()
+            if t >= self._next_sample:
+                self._sample_until(t)
+            kernel.step()
+        self._trace_read = len(engine.trace)
+        return engine.recoveries[-1]
+
+    def _recovered(self, report: RecoveryReport) -> None:
+        """When a recovered queue serves: check the promises of the crash before it."""
         info = self._last_crash or {}
         may_lose = self.config.fsync == "never" and info.get("kind") == "power"
         self.ledger.after_recovery(
             self.engine.q, may_lose_acknowledged=may_lose, crash_time=info.get("time", 0.0)
         )
         self._ledger_mark = len(self.engine.trace)
-        self._trace_read = len(self.engine.trace)
-        return report
 
     def check_invariants(self) -> None:
         """Raise :class:`InvariantViolation` explaining every broken durability promise."""
         if self.crashed:
             raise SimQueueError("the queue is down: recover() before checking invariants")
+        self.ledger.note_tokens(self.engine.trace[self._token_mark :])
+        self._token_mark = len(self.engine.trace)
         problems = self.ledger.violations(self.engine.q, self.config.max_retry + 1)
         if problems:
             more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
@@ -314,6 +333,10 @@ class Simulation:
     def recoveries(self) -> list[RecoveryReport]:
         return list(self.engine.recoveries)
 
+    def acknowledgements(self) -> list[tuple[str, float, float]]:
+        """(job id, arrived at, acknowledged at) of every acknowledged enqueue, in order."""
+        return list(self.engine.acks)
+
     def wal_records(self, since_seq: int = 0) -> list[wal.Record]:
         """Records in the log with seq > ``since_seq`` (flushing nothing: what is on disk)."""
         return [r for r in wal.iter_records(self.data_dir) if r.seq > since_seq]
@@ -334,11 +357,10 @@ class Simulation:
     # ------------------------------------------------------------------ cleanup
     def close(self) -> None:
         """Close the queue and delete the temporary data directory (if the simulation made it)."""
-        if not self.engine.crashed:
-            try:
-                self.engine.q.close()
-            except SimQueueError:
-                pass
+        try:
+            self.engine.close()
+        except SimQueueError:
+            pass
         if self._tmp and os.path.isdir(self._tmp):
             shutil.rmtree(self._tmp, ignore_errors=True)
 

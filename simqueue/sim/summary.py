@@ -1,4 +1,14 @@
-"""The headline numbers of a simulation run, read off the engine's queue and trace."""
+"""The headline numbers of a simulation run, read off the engine's queue and trace.
+
+``ack_p50``/``ack_p99``: each acknowledged enqueue's time from its client's arrival to its
+acknowledgement under the fsync policy (an outage included, for a client that waited through
+one). ``recovery_seconds``: the longest modeled recovery (virtual seconds, restart delay not
+included; None before any), ``recovery_wall_seconds`` the measured time of that same recovery,
+``downtime_seconds`` the longest crash-to-serving time. ``rejected``: enqueues refused while the
+queue was down (``clients="reject"``); ``waiting``: clients waiting for it now; ``acked_lost``:
+acknowledged jobs a crash took away (only ever under ``fsync="never"`` and a power cut);
+``fenced``: results carrying a token from before a crash, refused.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +45,17 @@ class Summary:
     fsyncs: int
     recoveries: list[RecoveryReport] = field(default_factory=list)
     lost_acknowledged: int = 0
+    ack_p50: float = float("nan")
+    ack_p99: float = float("nan")
+    acknowledged: int = 0
+    recovery_seconds: float | None = None
+    recovery_wall_seconds: float | None = None
+    downtime_seconds: float | None = None
+    rejected: int = 0
+    waiting: int = 0
+    acked_lost: int = 0
+    fenced: int = 0
+    disk: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -66,11 +87,25 @@ def _waits_and_latencies(q: DurableQueue) -> tuple[list[float], list[float]]:
     return waits, latencies
 
 
+def _recovery_figures(reports: list[RecoveryReport]) -> dict[str, float | None]:
+    """The longest modeled recovery, the measured time of that one, the longest downtime."""
+    modeled = [r for r in reports if r.virtual_seconds is not None]
+    if not modeled:
+        return {"recovery_seconds": None, "recovery_wall_seconds": None, "downtime_seconds": None}
+    worst = max(modeled, key=lambda r: r.virtual_seconds or 0.0)
+    return {
+        "recovery_seconds": worst.virtual_seconds,
+        "recovery_wall_seconds": worst.wall_seconds,
+        "downtime_seconds": max(r.downtime or 0.0 for r in modeled),
+    }
+
+
 def summarize(engine: Engine, *, elapsed: float, lost_acknowledged: int) -> Summary:
     """The summary of ``engine``'s run so far. While the queue is down after a crash its job
     counts, waits and WAL size read as zero (nothing is in memory to count)."""
     q = None if engine.crashed else engine.q
     counts = Counter(t[1] for t in engine.trace)
+    ack_latencies = sorted(acked - arrived for _, arrived, acked in engine.acks)
     if q is None:
         waits: list[float] = []
         latencies: list[float] = []
@@ -98,4 +133,13 @@ def summarize(engine: Engine, *, elapsed: float, lost_acknowledged: int) -> Summ
         fsyncs=engine.fs.stats.fsyncs,
         recoveries=list(engine.recoveries),
         lost_acknowledged=lost_acknowledged,
+        ack_p50=percentile(ack_latencies, 0.50),
+        ack_p99=percentile(ack_latencies, 0.99),
+        acknowledged=len(ack_latencies),
+        rejected=engine.rejected,
+        waiting=engine.waiting,
+        acked_lost=lost_acknowledged,
+        fenced=engine.fenced,
+        disk=engine.disk.name,
+        **_recovery_figures(engine.recoveries),
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from simqueue.core.fencing import token_parts
+
 ARRIVE = "ARRIVE"  # a job reached the queue; its ENQUEUE record is appended
 ENQUEUED = "ENQUEUED"  # the ENQUEUE record is durable under the fsync policy: acknowledged
 DISPATCH = "DISPATCH"
@@ -22,6 +24,9 @@ SYNC = "SYNC"  # a group commit: one fsync made many records durable
 SNAPSHOT = "SNAPSHOT"
 CRASH = "CRASH"
 RECOVER = "RECOVER"
+FENCED = "FENCED"  # a result carrying a token from before a crash: refused, counted
+WAITING = "WAITING"  # a client found the queue down and waits for it (clients="retry")
+REJECTED = "REJECTED"  # a client found the queue down and gave up (clients="reject")
 
 KINDS = (
     ARRIVE,
@@ -37,6 +42,9 @@ KINDS = (
     SNAPSHOT,
     CRASH,
     RECOVER,
+    FENCED,
+    WAITING,
+    REJECTED,
 )
 
 #: time, kind, job_id, attempt, worker, seq, durable_seq, detail
@@ -63,7 +71,8 @@ class TraceEvent:
 
     def describe(self) -> str:
         """One readable line, e.g.
-        ``t=0.013s DISPATCH job-7 attempt 1 -> worker 3 (WAL seq 15; durable up to seq 14)``."""
+        ``t=0.013s DISPATCH job-7 attempt 1 (epoch 1) -> worker 3 (WAL seq 15; durable up to
+        seq 14)``: the attempt and its epoch make the attempt's fencing token."""
         k = self.kind
         head = f"t={self.time:.3f}s {k}"
         wal = f"(WAL seq {self.seq}; durable up to seq {self.durable_seq})"
@@ -73,7 +82,10 @@ class TraceEvent:
         if k == ENQUEUED:
             return f"{head} {self.job_id} acknowledged: its ENQUEUE (seq {self.seq}) is durable"
         if k == DISPATCH:
-            return f"{head} {job} -> worker {self.worker} {wal}"
+            epoch = (
+                f" (epoch {token_parts(self.detail)[0]})" if isinstance(self.detail, int) else ""
+            )
+            return f"{head} {job}{epoch} -> worker {self.worker} {wal}"
         if k == COMPLETE:
             return f"{head} {job} on worker {self.worker}: ACK appended {wal}"
         if k == FAIL:
@@ -90,10 +102,10 @@ class TraceEvent:
             return f"{head} group commit: one fsync, durable up to seq {self.durable_seq}"
         if k == SNAPSHOT:
             return f"{head} snapshot at seq {self.seq} -> {self.detail}"
-        if k == CRASH:
+        if k in (CRASH, RECOVER, WAITING, REJECTED):
             return f"{head} {self.detail}"
-        if k == RECOVER:
-            return f"{head} {self.detail}"
+        if k == FENCED:
+            return f"{head} result for {self.job_id} fenced: {self.detail}"
         return f"{head} {self.job_id or ''} {wal}"
 
     def __str__(self) -> str:

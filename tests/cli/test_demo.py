@@ -60,3 +60,38 @@ def test_the_finished_rate_is_windowed_and_per_phase() -> None:
     rates = finished_rate(points)
     assert [t for t, _ in rates] == [0.2, 0.3, 0.4, 0.5]  # windows shorter than 0.2 s give none
     assert all(abs(r - 100) < 1e-6 for _, r in rates)
+
+
+def _timeline():
+    """A made-up demo: 100 jobs on 4 workers, killed at 1 s, back at 1.5 s, done at 3 s."""
+    from simqueue.cli.demo.timeline import Marks, Sample, Timeline
+
+    tl = Timeline(t0=0.0)
+    for i in range(31):
+        t = i / 10
+        if 1.0 < t < 1.5:
+            continue
+        done = min(100, int(t * 40))
+        flight = 0 if done == 100 else 4
+        tl.samples.append(
+            Sample(t, "before" if t <= 1.0 else "after", 100 - done - flight, flight, done, 0)
+        )
+    tl.marks = Marks(enqueued=0.0, killed=1.0, ready=1.5, done=3.0)
+    return tl
+
+
+def test_the_demo_plot_draws_both_targets_and_in_flight_on_its_own_axes() -> None:
+    from plotcheck import reads_well
+
+    from simqueue.cli.demo.outputs import TARGET_RECOVERY, plot
+
+    fig = plot(_timeline(), {"jobs": 100, "workers": 4, "recovery_seconds": 0.012})
+    counts, flight, rate = fig.axes
+    assert {line.get_label() for line in flight.get_lines()} >= {"in flight"}
+    assert "in flight" not in {line.get_label() for line in counts.get_lines()}
+    assert flight.get_ylim()[1] < 10  # the scale of 4 workers, not of 100 jobs
+    assert any(list(line.get_ydata()) == [200, 200] for line in rate.get_lines())
+    deadline = [line for line in counts.get_lines() if "recovery target" in line.get_label()]
+    assert len(deadline) == 1 and deadline[0].get_xdata()[0] == 1.0 + TARGET_RECOVERY
+    assert counts.get_xlim()[1] > 1.0 + TARGET_RECOVERY  # the target line is inside the axes
+    reads_well(fig)

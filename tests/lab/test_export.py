@@ -3,6 +3,7 @@ enough to reproduce the plot."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import math
@@ -20,7 +21,7 @@ from matplotlib.figure import Figure  # noqa: E402
 import simqueue  # noqa: E402
 from simqueue import Config, Poisson, Simulation
 from simqueue.lab import frames, plots  # noqa: E402
-from simqueue.lab.export import export  # noqa: E402
+from simqueue.lab.export import default_folder, export  # noqa: E402
 
 CONFIG = Config(seed=11, arrival=Poisson(80), workers=16, failure_rate=0.2, fsync="always")
 
@@ -59,7 +60,8 @@ def test_a_figure_exports_png_svg_csv_and_json(sim, export_dir):
     assert meta["seed"] == 11
     assert meta["simqueue_version"] == simqueue.__version__
     assert meta["config"] == json.loads(json.dumps(CONFIG.to_dict()))
-    assert set(meta["config"]) == set(Config.__dataclass_fields__)  # every config value
+    settable = {f.name for f in dataclasses.fields(Config) if f.init}
+    assert set(meta["config"]) == settable  # every config value
     assert meta["plot"] == "throughput"
     assert meta["files"] == {k: Path(v).name for k, v in paths.items()}
 
@@ -87,11 +89,40 @@ def test_the_json_is_enough_to_reproduce_the_data(sim):
     assert len(again) == pytest.approx(len(original), abs=2)
 
 
-def test_default_folder_is_exports_in_the_working_directory(sim, tmp_path, monkeypatch):
+def test_outside_a_checkout_the_default_folder_is_exports_in_the_working_directory(
+    sim, tmp_path, monkeypatch
+):
     monkeypatch.delenv("SIMQUEUE_EXPORT_DIR")
     monkeypatch.chdir(tmp_path)
     paths = export(plots.job_states(sim), "states")
-    assert Path(paths["png"]).resolve() == (tmp_path / "exports" / "states.png").resolve()
+    assert Path(paths["png"]) == (tmp_path / "exports" / "states.png").absolute()
+
+
+def test_inside_a_checkout_every_folder_exports_to_the_checkouts_exports(
+    sim, tmp_path, monkeypatch
+):
+    """A notebook runs in ``notebooks/``, the demo at the top: both land in one ``exports/``."""
+    monkeypatch.delenv("SIMQUEUE_EXPORT_DIR")
+    checkout = tmp_path / "checkout"
+    (checkout / "notebooks").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text('[project]\nname = "simqueue"\n')
+    written = []
+    for cwd in (checkout / "notebooks", checkout):
+        monkeypatch.chdir(cwd)
+        assert default_folder() == checkout / "exports"
+        written.append(Path(export(plots.job_states(sim), f"states-{cwd.name}")["png"]))
+    assert {p.parent for p in written} == {checkout / "exports"}
+
+
+def test_every_returned_path_is_absolute(sim, tmp_path, monkeypatch):
+    """The paths are what a status line prints: they must name the file from anywhere."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SIMQUEUE_EXPORT_DIR", "relative-exports")
+    paths = export(plots.job_states(sim), "states")
+    assert all(Path(p).is_absolute() for p in paths.values())
+    assert Path(paths["png"]) == tmp_path / "relative-exports" / "states.png"
+    relative = export(plots.job_states(sim), Path("mine") / "states", folder=None)
+    assert all(Path(p).is_absolute() for p in relative.values())
 
 
 def test_a_stem_with_a_directory_is_used_as_given(sim, tmp_path):

@@ -34,6 +34,12 @@ EXPECTED = [
     "03_crash_and_replay.ipynb",
     "04_snapshots_and_recovery_time.ipynb",
     "05_throughput_dashboard.ipynb",
+    "06_step_view.ipynb",
+    "07_cost_of_durability.ipynb",
+    "08_crash_point_explorer.ipynb",
+    "09_corruption_and_salvage.ipynb",
+    "10_one_enqueue_through_every_layer.ipynb",
+    "11_metrics.ipynb",
 ]
 
 
@@ -82,7 +88,7 @@ def execute(path: Path, cwd: Path) -> tuple[object, float]:
     return nb, time.perf_counter() - start
 
 
-def test_the_five_notebooks_are_there():
+def test_every_expected_notebook_is_there_and_no_other():
     assert [p.name for p in NOTEBOOKS] == EXPECTED
 
 

@@ -3,6 +3,8 @@ attached, and no state shared between figures (nothing goes through pyplot)."""
 
 from __future__ import annotations
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -12,6 +14,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
+from plotcheck import bad_plurals, outside_points, reads_well  # noqa: E402
 
 from simqueue import Config, Poisson, Simulation, Uniform
 from simqueue.lab import (
@@ -257,8 +260,25 @@ def test_job_states(crashed_sim):
     fig = plots.job_states(crashed_sim)
     labelled(fig)
     labels = {line.get_label() for ax in fig.axes for line in ax.get_lines()}
-    assert {"pending", "in_flight", "completed", "dead"} <= labels
+    assert {"pending", "in flight", "completed", "dead"} <= labels
     assert len(shaded_spans(fig.axes[0])) == 2
+
+
+def test_jobs_in_flight_have_a_panel_on_their_own_scale(crashed_sim):
+    """At most one job per worker is in flight: beside hundreds pending it would run along
+    zero; and a count of zero (dead) is drawn above the axis, not on it."""
+    fig = plots.job_states(crashed_sim)
+    (panel,) = [ax for ax in fig.axes if "in flight" in {ln.get_label() for ln in ax.get_lines()}]
+    assert [ln.get_label() for ln in panel.get_lines()] == ["in flight"]
+    assert panel.get_ylim()[1] <= crashed_sim.config.workers * 1.2
+    assert all(ax.get_ylim()[0] < 0 for ax in fig.axes)
+
+
+def test_the_durable_point_stays_visible_over_the_last_seq(crashed_sim):
+    ax = plots.wal_size(crashed_sim).axes[1]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    last, durable = lines["last seq"], lines["durable up to seq"]
+    assert durable.get_linestyle() == "--" and last.get_linewidth() > durable.get_linewidth()
 
 
 def test_wal_size_marks_snapshots_and_the_durable_point():
@@ -299,3 +319,71 @@ def test_sweep_plot_with_theory_and_target():
         line.get_label() for line in ax.get_lines()
     }
     assert ax.get_ylabel() == "throughput (jobs/s)"
+
+
+# --------------------------------------------------------------------------- legibility
+def _all_figures(crashed_sim, misbehaving_sim):
+    rows = [
+        {"records_replayed": n, "wall_seconds": 0.002 + n * 2e-6, "snapshot_interval": n / 600}
+        for n in (1000, 4000, 16000)
+    ]
+    fit = sweeps.fit_recovery(rows)
+    sweep_rows = pd.DataFrame(
+        {"workers": [8, 64, 128], "throughput": [28.0, 199.0, 200.0], "predicted_throughput": 0}
+    ).assign(predicted_throughput=[28.8, 200.0, 200.0])
+    return {
+        "throughput": plots.throughput(crashed_sim, prediction=100.0),
+        "job_states": plots.job_states(crashed_sim),
+        "wal_size": plots.wal_size(crashed_sim),
+        "worker_timeline": plots.worker_timeline(misbehaving_sim),
+        "worker_timeline_window": plots.worker_timeline(crashed_sim, start=3.0, end=3.5),
+        "recovery_times": plots.recovery_times(crashed_sim),
+        "recovery_vs_records": plots.recovery_vs_records(pd.DataFrame(rows), fit=fit),
+        "recovery_vs_snapshot_interval": plots.recovery_vs_snapshot_interval(
+            rows, fit=fit, records_per_second=600
+        ),
+        "sweep": plots.sweep(sweep_rows, x="workers", y="throughput"),
+    }
+
+
+def test_every_figure_reads_well_at_notebook_size(crashed_sim, misbehaving_sim):
+    """Every curve and marker inside its axes, no text below 7.5 pt (legends 9 pt), counts
+    pluralised, and sized for a laptop: at most 10 inches wide at 100 dpi."""
+    for name, fig in _all_figures(crashed_sim, misbehaving_sim).items():
+        assert fig.dpi == plots.figure.DPI == 100, name
+        assert fig.get_figwidth() <= 10, name
+        reads_well(fig)
+
+
+def test_the_check_finds_a_clipped_point_and_a_wrong_plural():
+    """The legibility checks can fail: a point on the axes' edge, "1 workers"."""
+    fig, ax = plots.figure.new_figure((6, 3))
+    ax.plot([0, 1, 2], [0, 1, 2], "o")
+    ax.set_xlim(0, 2)
+    ax.set_title("Capacity of 1 workers")
+    assert len(outside_points(fig)) >= 2 and bad_plurals(fig) == ["Capacity of 1 workers"]
+
+
+def test_the_throughput_target_is_inside_the_axes_with_room_above(crashed_sim):
+    ax = plots.throughput(crashed_sim).axes[0]
+    assert ax.get_ylim()[1] >= plots.TARGET_THROUGHPUT * 1.1
+
+
+def test_recovery_bars_are_labelled_with_the_measured_time(crashed_sim):
+    fig = plots.recovery_times(crashed_sim)
+    notes = [t.get_text() for t in fig.axes[0].texts]
+    assert len(notes) == len(crashed_sim.recoveries)
+    assert all(re.fullmatch(r"recovery \d+(\.\d)? ms", n) for n in notes), notes
+
+
+def test_a_fit_limit_of_one_record_is_singular():
+    assert plots.figure.plural(1, "record") == "1 record"
+    assert plots.figure.plural(3_377_477, "record") == "3,377,477 records"
+
+
+def test_job_labels_sit_on_the_visible_part_of_a_bar(crashed_sim):
+    """A bar cut by the window's left edge is labelled inside the window, not half off it."""
+    fig = plots.worker_timeline(crashed_sim, start=3.0, end=3.5)
+    ax = fig.axes[0]
+    xs = [t.get_position()[0] for t in ax.texts]
+    assert xs and all(3.0 < x < 3.5 for x in xs)

@@ -4,12 +4,18 @@ recovery-cost measurements."""
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
+import pandas as pd
 import pytest
 
 from simqueue import Config, Constant, Exponential, Poisson, Uniform
 from simqueue.lab import sweeps
+from simqueue.lab.parallel import InlineExecutor
 from simqueue.sim import theory
+
+#: The one column of a run's record that is this machine's time, not the simulation's.
+WALL = ["wall_seconds"]
 
 
 def test_the_original_plan_needs_56_workers_for_200_jobs_per_second():
@@ -59,6 +65,42 @@ def test_sweep_returns_one_record_per_value():
     assert (frame.arrival_rate == 40).all()
 
 
+def test_a_sweep_on_worker_processes_equals_the_serial_run():
+    """The default executor (a process pool sized to the machine) and a thread pool give the
+    serial run's frame, row for row, for the same seeds."""
+    kwargs = {"arrival_rate": 40, "duration": 3.0, "seeds": [5, 6], "progress": False}
+    serial = sweeps.sweep(Config(), "workers", [2, 4, 8], executor=InlineExecutor(), **kwargs)
+    pooled = sweeps.sweep(Config(), "workers", [2, 4, 8], **kwargs)
+    with ThreadPoolExecutor(3) as threads:
+        threaded = sweeps.sweep(Config(), "workers", [2, 4, 8], executor=threads, **kwargs)
+    assert len(serial) == 6 and list(serial.seed) == [5, 6] * 3
+    pd.testing.assert_frame_equal(pooled.drop(columns=WALL), serial.drop(columns=WALL))
+    pd.testing.assert_frame_equal(threaded.drop(columns=WALL), serial.drop(columns=WALL))
+    assert serial.completed.nunique() > 1  # the runs differ: equality is not trivial
+
+
+def test_a_grid_is_every_combination_then_every_seed_in_order():
+    runs = sweeps.grid_runs(
+        Config(arrival=Poisson(10)), {"workers": [1, 2], "arrival_rate": [5, 7]}, seeds=[0, 1]
+    )
+    got = [(cfg.workers, rate, cfg.seed) for cfg, rate in runs]
+    assert got == [(w, r, s) for w in (1, 2) for r in (5, 7) for s in (0, 1)]
+    frame = sweeps.sweep_grid(
+        Config(arrival=Poisson(10)),
+        {"workers": [1, 2], "failure_rate": [0.0, 0.5]},
+        duration=2.0,
+        executor=InlineExecutor(),
+    )
+    assert list(zip(frame.workers, frame.failure_rate, strict=True)) == [
+        (1, 0.0),
+        (1, 0.5),
+        (2, 0.0),
+        (2, 0.5),
+    ]
+    with pytest.raises(ValueError, match="workers"):
+        sweeps.grid_runs(Config(), {"workers": [0]})
+
+
 def test_measured_capacity_matches_the_prediction():
     cfg = Config(seed=2, workers=16)
     measured = sweeps.measure_capacity(cfg, duration=15.0)
@@ -84,3 +126,18 @@ def test_fit_recovery_on_known_data():
     assert fit.max_snapshot_interval(600, 3.0) == pytest.approx(2.99 / 3e-6 / 600)
     with pytest.raises(ValueError):
         sweeps.fit_recovery(rows[:1])
+
+
+def test_the_recovery_fit_never_has_a_negative_fixed_cost() -> None:
+    """Points whose straight line would cross zero above 0 records: the fit goes through the
+    origin instead of predicting negative recovery times below the data."""
+    rows = [
+        {"records_replayed": 6_000, "wall_seconds": 0.009},
+        {"records_replayed": 25_000, "wall_seconds": 0.035},
+        {"records_replayed": 100_000, "wall_seconds": 0.15},
+        {"records_replayed": 800_000, "wall_seconds": 1.3},
+    ]
+    fit = sweeps.fit_recovery(rows)
+    assert fit.intercept >= 0 and fit.per_record > 0
+    for row in rows:  # within a factor of 2 of every point, small ones included
+        assert 0.5 < fit.predict(row["records_replayed"]) / row["wall_seconds"] < 2

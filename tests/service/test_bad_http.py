@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from serverutil import call, in_process, jobs, request
+from serverutil import call, finished, in_process, jobs, request, wait_until
 
 from simqueue.service.http_api import RequestHandler
 
@@ -21,6 +21,8 @@ from simqueue.service.http_api import RequestHandler
 def server(tmp_path_factory):
     with in_process(tmp_path_factory.mktemp("http") / "q", max_body_bytes=4096) as srv:
         assert call(srv.url, "POST", "/jobs", jobs(3))[0] == 200
+        # Idle before any test compares the log's last seq: a running job appends records.
+        wait_until(lambda: finished(srv.url, 3), what="the 3 jobs to finish")
         yield srv
 
 

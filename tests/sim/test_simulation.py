@@ -114,7 +114,7 @@ def test_step_returns_exactly_one_event_with_a_readable_line(make_sim):
     assert ev.kind == "DISPATCH" and ev.job_id == "a" and ev.attempt == 1 and ev.worker == 0
     assert (
         ev.describe()
-        == "t=0.000s DISPATCH a attempt 1 -> worker 0 (WAL seq 4; durable up to seq 0)"
+        == "t=0.000s DISPATCH a attempt 1 (epoch 1) -> worker 0 (WAL seq 4; durable up to seq 0)"
     )
     kinds = [sim.step().kind for _ in range(5)]
     assert kinds[:2] == ["DISPATCH", "SYNC"]
@@ -309,14 +309,17 @@ def test_while_crashed_the_queue_is_down_and_reads_say_so(make_sim):
     assert "job-3" in sim.queue  # numbering of new jobs continues across the crash
 
 
-def test_recovery_advances_the_clock_by_the_downtime(make_sim):
+def test_recovery_advances_the_clock_by_the_modeled_downtime_not_the_measured(make_sim):
     sim = make_sim(arrival=Poisson(50), restart_delay=2.0)
     sim.run_until(3.0)
     sim.crash("process")
     report = sim.recover()
-    assert report.wall_seconds > 0
-    assert report.downtime == pytest.approx(2.0 + report.wall_seconds)
+    assert report.wall_seconds > 0 and report.virtual_seconds > 0
+    assert report.downtime == pytest.approx(2.0 + report.virtual_seconds)
     assert sim.now == pytest.approx(3.0 + report.downtime)
+    s = sim.summary()
+    assert s.recovery_seconds == report.virtual_seconds
+    assert s.recovery_wall_seconds == report.wall_seconds
     kinds = _kinds(sim)
     assert kinds[-2:] == ["CRASH", "RECOVER"] or "RECOVER" in kinds
 

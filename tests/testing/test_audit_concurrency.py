@@ -45,10 +45,31 @@ def test_eight_producers_and_four_consumers_on_one_queue_lose_and_duplicate_noth
         q.close()
 
 
-def test_threads_killed_with_sigkill_mid_run_keep_every_acknowledgement(tmp_path) -> None:
-    r = run_thread_kills(str(tmp_path), runs=2, jobs=40, seed=3, time_limit=120)
+@pytest.mark.parametrize("fsync", ["always", "batch"])
+def test_threads_killed_with_sigkill_mid_run_keep_every_acknowledgement(tmp_path, fsync) -> None:
+    # 8 producers and 4 consumers share each group commit; an acknowledgement is counted only
+    # once wait_acknowledged returned, so under batch too it must be in the files.
+    r = run_thread_kills(str(tmp_path), runs=2, jobs=40, seed=3, time_limit=120, fsync=fsync)
     assert r.violations == []
     assert r.kills >= 1 and r.acknowledged > 0
+
+
+@pytest.mark.parametrize("fsync", ["always", "batch"])
+def test_kept_alive_http_clients_sharing_group_commits_lose_and_duplicate_nothing_across_kill_9(
+    tmp_path, fsync
+) -> None:
+    # 32 client threads, one job per request on kept-alive connections, so many requests wait
+    # on each fsync when the server is killed; every 2xx answer must be in the files once.
+    stress = ServerStress(
+        str(tmp_path), processes=4, threads=8, jobs=15, kills=2, seed=11, time_limit=180,
+        fsync=fsync,
+    )  # fmt: skip
+    r = stress.execute()
+    assert r.violations == []
+    assert r.refused == []
+    assert r.kills == 2
+    assert r.acknowledged + r.uncertain == 4 * 8 * 15
+    assert r.acknowledged <= r.jobs_in_files <= r.acknowledged + r.uncertain
 
 
 def test_client_processes_across_two_kill_9s_lose_and_duplicate_no_acknowledged_job(

@@ -116,7 +116,13 @@ def test_planted_bug_fsync_skipped_but_reported_durable_is_caught(monkeypatch, t
             self.fs.write(self._handle, data)
         self.written_seq = self.durable_seq = self.next_seq - 1  # "durable", never fsynced
 
+    def lying_handover(self):  # the group commit's path tells the same lie
+        handle = self._write_buffer()
+        self.durable_seq = self.written_seq
+        return handle, self.written_seq
+
     monkeypatch.setattr(wal.WALWriter, "_write_and_fsync", lying_sync)
+    monkeypatch.setattr(wal.WALWriter, "write_for_fsync", lying_handover)
     trace = cs.record("steady", str(tmp_path))
     res = cs.crash_campaign(trace, small())
     assert any("acknowledged" in p for v in res.violations for p in v.problems)

@@ -31,7 +31,11 @@ def add_parser(subparsers: Subparsers) -> None:
         default=0.35,
         help="kill -9 once this fraction of the jobs has finished (0.35)",
     )
-    d.add_argument("--out", default="exports", help="where the plot and summary go (exports/)")
+    d.add_argument(
+        "--out",
+        help="where the plot and summary go (default: the export folder of simqueue.export, "
+        "exports/ at the top of the checkout)",
+    )
     d.add_argument("--data-dir", dest="data_dir", help="use this (empty) directory, keep it")
     d.add_argument("--keep", action="store_true", help="keep the temporary data directory")
     d.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")

@@ -21,6 +21,7 @@ from simqueue.cli.demo.servers import Running, ServerProcesses, fetch_status, se
 from simqueue.cli.demo.timeline import Deadline, Timeline
 from simqueue.cli.errors import ExitCode
 from simqueue.cli.status import format_status
+from simqueue.lab.export import default_folder
 from simqueue.service.client import ClientError, http_json
 
 #: Seconds between two ``GET /status`` while the demo waits for jobs.
@@ -53,7 +54,7 @@ def run_demo(
     jobs_file: str | None = None,
     count: int | None = None,
     workers: int = 8,
-    out_dir: str = "exports",
+    out_dir: str | None = None,
     data_dir: str | None = None,
     keep: bool = False,
     kill_at: float = 0.35,
@@ -66,6 +67,7 @@ def run_demo(
     jobs = load_jobs(jobs_file, count)
     made_tmp = data_dir is None
     data_dir = _fresh_data_dir(data_dir)
+    out_dir = os.path.abspath(out_dir) if out_dir else str(default_folder())
     os.makedirs(out_dir, exist_ok=True)
     plan = _Plan(jobs, data_dir, out_dir, workers, kill_at, failure_rate, timeout)
     say = echo or _print
@@ -149,7 +151,7 @@ class _Demo:
         self.echo(
             f"[2/7] server pid {first.proc.pid} listening on {first.url} after "
             f"{self.timeline.now() - t_spawn:.2f} s "
-            f"({self.plan.workers} workers, fsync=batch: group commit every 10 ms)"
+            f"({self.plan.workers} workers, fsync=batch: group commit, at most 10 ms apart)"
         )
         return first
 

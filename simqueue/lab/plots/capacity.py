@@ -10,6 +10,7 @@ import pandas as pd
 
 from simqueue.lab.frames import metrics_frame
 from simqueue.lab.plots.figure import (
+    LEGEND_FONT,
     TARGET_THROUGHPUT,
     PlotFigure,
     attach,
@@ -62,9 +63,11 @@ def throughput(
         ax.axhline(prediction, color="#2ca02c", ls=":", lw=1.6, label=f"M/M/c {prediction:.0f}/s")
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel("throughput (jobs/s)")
-    ax.set_ylim(bottom=0)
+    top = float(frame["throughput"].max()) if len(frame) else math.nan
+    ax.set_ylim(0, max(target, top if math.isfinite(top) else 0.0) * 1.15)
     ax.set_title(title or "Throughput over time")
-    ax.legend(loc="lower right", fontsize="small")
+    # Beside the axes: inside, it would hide the curve wherever the run puts it.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=LEGEND_FONT)
     ax.grid(alpha=0.3)
     return attach(
         fig,
@@ -122,6 +125,6 @@ def _label_sweep_axes(ax: Axes, x: str, y: str, ylabel: str, title: str | None, 
     ax.set_ylabel(ylabel)
     if logy:
         ax.set_yscale("log")
-    ax.set_title(title or f"{y.replace('_', ' ')} against {x.replace('_', ' ')}")
-    ax.legend(fontsize="small")
+    ax.set_title(title or f"{y.replace('_', ' ')} against {x.replace('_', ' ')}".capitalize())
+    ax.legend(fontsize=LEGEND_FONT)
     ax.grid(alpha=0.3)

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from simqueue.sim.config import Config
 
 __all__ = [
+    "DPI",
+    "LEGEND_FONT",
+    "NOTE_FONT",
     "OUTAGE_COLOUR",
     "PlotFigure",
     "TARGET_COLOUR",
@@ -30,7 +33,10 @@ __all__ = [
     "attach",
     "axis_label",
     "new_figure",
+    "new_panels",
     "new_stacked_figure",
+    "plural",
+    "seconds_label",
     "shade_outages",
     "target_line",
     "throughput_target",
@@ -40,7 +46,12 @@ TARGET_THROUGHPUT = 200.0  # jobs per second, from the original design
 TARGET_RECOVERY_SECONDS = 3.0
 OUTAGE_COLOUR = "#d62728"
 TARGET_COLOUR = "#444444"
+#: Sized for a notebook on a laptop screen: the widest figures are 9-10 inches, at 100 dpi 900-1000
+#: pixels, about the width of a notebook's output area there, and matplotlib's 10 pt text is then
+#: 14 pixels high. Legends and notes are a little smaller, never below 9 pt (12 pixels).
 DPI = 100
+LEGEND_FONT = 9
+NOTE_FONT = 9
 
 _UNITS = {
     "throughput": "throughput (jobs/s)",
@@ -79,9 +90,20 @@ def new_figure(figsize: tuple[float, float]) -> tuple[PlotFigure, Axes]:
 
 def new_stacked_figure(figsize: tuple[float, float]) -> tuple[PlotFigure, Axes, Axes]:
     """A figure with two axes one above the other, sharing the time axis."""
+    fig, axes = new_panels(figsize, (1.0, 1.0))
+    return fig, axes[0], axes[1]
+
+
+def new_panels(
+    figsize: tuple[float, float], heights: tuple[float, ...]
+) -> tuple[PlotFigure, list[Axes]]:
+    """A figure with one axes per entry of ``heights`` (their relative heights), one above the
+    other, sharing the time axis."""
     fig = PlotFigure(figsize=figsize, dpi=DPI, layout="constrained")
-    axes = fig.subplots(2, 1, squeeze=False, sharex=True)
-    return fig, axes[0, 0], axes[1, 0]
+    axes = fig.subplots(
+        len(heights), 1, squeeze=False, sharex=True, gridspec_kw={"height_ratios": heights}
+    )
+    return fig, [row[0] for row in axes]
 
 
 def attach(
@@ -105,6 +127,22 @@ def attach(
     meta.update(extra)
     fig.simqueue_meta = meta
     return fig
+
+
+def plural(n: float, noun: str) -> str:
+    """``1 worker``, ``2 workers``, ``3,377,477 records``, ``0 recoveries``."""
+    count = f"{n:,.0f}" if float(n).is_integer() else f"{n:,g}"
+    if n == 1:
+        return f"{count} {noun}"
+    return f"{count} {noun[:-1]}ies" if noun.endswith("y") else f"{count} {noun}s"
+
+
+def seconds_label(seconds: float) -> str:
+    """A measured time as people read it: ``0.4 ms``, ``12 ms``, ``1.25 s``."""
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    ms = seconds * 1000
+    return f"{ms:.1f} ms" if ms < 10 else f"{ms:.0f} ms"
 
 
 def axis_label(column: str) -> str:

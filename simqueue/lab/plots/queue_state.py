@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from simqueue.lab.plots.figure import PlotFigure, attach, new_stacked_figure, shade_outages
+from simqueue.lab.plots.figure import (
+    LEGEND_FONT,
+    PlotFigure,
+    attach,
+    new_panels,
+    new_stacked_figure,
+    shade_outages,
+)
 from simqueue.lab.plots.records import (
     config_of,
     is_simulation,
@@ -27,31 +34,36 @@ STATE_COLOURS = {
     "completed": "#2ca02c",
     "dead": "#d62728",
 }
-SNAPSHOT_COLOUR = "#2ca02c"
+SNAPSHOT_COLOUR = "#7f7f7f"
 
 
 def job_states(
     source: object, *, config: Config | None = None, title: str | None = None
 ) -> PlotFigure:
-    """How many jobs are pending, in flight, completed and dead over time (two panels: the
-    queue and the finished totals), with outages shaded. ``source``: a Simulation or its
-    samples / metrics frame."""
+    """How many jobs are pending, in flight, completed and dead over time, with outages shaded.
+    Three panels: the jobs waiting, the jobs in flight (at most one per worker: on the scale of
+    the others they would run along zero) and the finished totals. ``source``: a Simulation or
+    its samples / metrics frame."""
     frame = samples_frame(source)
     spans = outage_spans(source, frame)
-    fig, top, bottom = new_stacked_figure((9.0, 5.2))
-    for ax in (top, bottom):
-        shade_outages(ax, spans)
+    fig, panels = new_panels((9.0, 6.2), (3.0, 1.4, 3.0))
+    top, middle, bottom = panels
     t = frame["time"]
-    for col, ax in (("pending", top), ("in_flight", top), ("completed", bottom), ("dead", bottom)):
-        ax.plot(t, frame[col].astype(float), color=STATE_COLOURS[col], lw=1.5, label=col)
-    top.set_ylabel("jobs in the queue")
+    lines = (("pending", top), ("in_flight", middle), ("completed", bottom), ("dead", bottom))
+    for col, ax in lines:
+        label = col.replace("_", " ")
+        ax.plot(t, frame[col].astype(float), color=STATE_COLOURS[col], lw=1.5, label=label)
+    top.set_ylabel("jobs waiting")
+    middle.set_ylabel("in flight")
     bottom.set_ylabel("jobs finished")
     bottom.set_xlabel("simulated time (s)")
     top.set_title(title or "Job states over time")
-    for ax in (top, bottom):
-        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    for ax in panels:
+        shade_outages(ax, spans)
+        ax.legend(fontsize=LEGEND_FONT, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         ax.grid(alpha=0.3)
-        ax.set_ylim(bottom=0)
+        # A little below zero, so that a count of zero (no dead jobs) is a visible line.
+        ax.set_ylim(bottom=-0.03 * max(1.0, ax.get_ylim()[1]))
     return attach(
         fig, "job_states", frame.reset_index(drop=True), config_of(source, config), source
     )
@@ -74,16 +86,25 @@ def wal_size(
     t = frame["time"]
     top.plot(t, frame["wal_bytes"].astype(float) / 1024, color="#1f77b4", lw=1.5, label="WAL")
     _mark_snapshots(snaps, top, bottom)
-    bottom.plot(t, frame["last_seq"].astype(float), color="#ff7f0e", lw=1.5, label="last seq")
+    # The durable point is often the last seq itself (fsync always, or just after a group
+    # commit): dashed, over a wider last-seq line, both stay visible when they coincide.
     bottom.plot(
-        t, frame["durable_seq"].astype(float), color="#2ca02c", lw=1.5, label="durable up to seq"
+        t, frame["last_seq"].astype(float), color="#ff7f0e", lw=3.5, alpha=0.6, label="last seq"
+    )
+    bottom.plot(
+        t,
+        frame["durable_seq"].astype(float),
+        color="#1f77b4",
+        lw=1.5,
+        ls="--",
+        label="durable up to seq",
     )
     top.set_ylabel("WAL size (KiB)")
     bottom.set_ylabel("sequence number")
     bottom.set_xlabel("simulated time (s)")
     top.set_title(title or "Write-ahead log: size, snapshots and the durable point")
     for ax in (top, bottom):
-        ax.legend(fontsize="small", loc="upper left")
+        ax.legend(fontsize=LEGEND_FONT, loc="upper left")
         ax.grid(alpha=0.3)
     return attach(
         fig,

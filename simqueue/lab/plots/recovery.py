@@ -10,10 +10,14 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from simqueue.lab.plots.figure import (
+    LEGEND_FONT,
+    NOTE_FONT,
     TARGET_RECOVERY_SECONDS,
     PlotFigure,
     attach,
     new_figure,
+    plural,
+    seconds_label,
     target_line,
 )
 from simqueue.lab.plots.records import config_of, is_simulation
@@ -46,14 +50,21 @@ def recovery_times(
         ax.bar(xs, delay, color="#c7c7c7", label="restart delay")
         ax.bar(xs, wall, bottom=delay, color="#1f77b4", label="recovery (measured)")
         for x, d, w in zip(xs, delay, wall, strict=True):
-            ax.annotate(f"{w * 1000:.0f} ms", (x, d + w), ha="center", va="bottom", fontsize=8)
+            ax.annotate(
+                f"recovery {seconds_label(w)}",
+                (x, d + w),
+                ha="center",
+                va="bottom",
+                fontsize=NOTE_FONT,
+            )
     _recovery_target(ax, target)
     ax.set_xticks(xs)
     ax.set_xlabel("recovery #")
     ax.set_ylabel("seconds")
-    ax.set_ylim(0, max(target * 1.15, float(frame["downtime"].max()) * 1.15 if n else 0))
+    # Headroom above the target line for the legend, so that it hides neither line nor bar.
+    ax.set_ylim(0, max(target, float(frame["downtime"].max()) if n else 0) * 1.45)
     ax.set_title("Downtime per crash: restart delay + measured recovery")
-    ax.legend(fontsize="small", loc="upper left")
+    ax.legend(fontsize=LEGEND_FONT, loc="upper left")
     ax.grid(alpha=0.3, axis="y")
     return attach(fig, "recovery_times", frame, config_of(source, config), source, target=target)
 
@@ -83,7 +94,7 @@ def recovery_vs_records(
         ys = [max(fit.predict(v), 1e-6) for v in xs]
         fitted = f"fit: {fit.intercept * 1000:.1f} ms + {fit.per_record * 1e6:.2f} µs/record"
         ax.plot(xs, ys, "-", color=FIT_COLOUR, label=fitted)
-        _mark_limit(ax, limit, target, f"{limit:,.0f} records", dy=-14)
+        _mark_limit(ax, limit, target, plural(round(limit), "record"), dy=-14)
         extra["fit"] = {
             "intercept": fit.intercept,
             "per_record": fit.per_record,
@@ -171,7 +182,9 @@ def _recovery_axes(ax: Axes, target: float, xlabel: str, title: str) -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel("recovery time (s, measured)")
     ax.set_title(title)
-    ax.legend(fontsize="small", loc="upper left")
+    # Recovery time grows with the log, so the lower right corner is where the legend hides
+    # no point, curve or target line.
+    ax.legend(fontsize=LEGEND_FONT, loc="lower right")
     ax.grid(alpha=0.3, which="both")
 
 
@@ -186,6 +199,6 @@ def _mark_limit(ax: Axes, x: float, y: float, text: str, dy: int) -> None:
         textcoords="offset points",
         xytext=(-6, dy),
         ha="right",
-        fontsize=8,
+        fontsize=NOTE_FONT,
         color=FIT_COLOUR,
     )

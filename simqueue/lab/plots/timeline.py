@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from matplotlib.collections import PolyCollection
 
-from simqueue.lab.plots.figure import PlotFigure, attach, new_figure, shade_outages
+from simqueue.lab.plots.figure import LEGEND_FONT, PlotFigure, attach, new_figure, shade_outages
 from simqueue.lab.plots.records import config_of, is_simulation, outages, trace_tuples
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ ATTEMPT_COLUMNS = ["job_id", "attempt", "worker", "start", "end", "outcome", "st
 _ENDINGS = {"COMPLETE": "completed", "FAIL": "failed", "TIMEOUT": "timeout (hung)"}
 LABEL_AT_MOST = 60  # attempts on one chart beyond which job labels would crowd each other
 BAR_HALF_HEIGHT = 0.35  # of a worker's row, which is 1 high
+JOB_LABEL_FONT = 7.5  # points: fits inside a bar (a row is 0.38 inch high)
 
 
 class _Attempts:
@@ -129,11 +130,11 @@ def worker_timeline(
     shade_outages(ax, outages(source))
     if label_jobs is None:
         label_jobs = len(sel) <= LABEL_AT_MOST
-    _draw_attempts(ax, sel, label_jobs)
+    _draw_attempts(ax, sel, label_jobs, (start, end))
     _draw_late_results(ax, sel)
     _frame_axes(ax, sel, rows, start, end)
     ax.set_title(title or "Worker timeline: one bar per attempt, coloured by outcome")
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.legend(fontsize=LEGEND_FONT, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(alpha=0.3, axis="x")
     return attach(
         fig, "worker_timeline", sel.reset_index(drop=True), config_of(source, config), source
@@ -153,11 +154,14 @@ def _select(
     return frame
 
 
-def _draw_attempts(ax: Axes, sel: pd.DataFrame, label_jobs: bool) -> None:
+def _draw_attempts(
+    ax: Axes, sel: pd.DataFrame, label_jobs: bool, window: tuple[float | None, float | None]
+) -> None:
     """One bar per attempt, drawn as one collection per outcome rather than one Rectangle per
-    attempt: thousands of bars draw fast."""
-    span = (sel["end"].max() - sel["start"].min()) if len(sel) else 0.0
-    min_label = 0.05 * span  # shorter bars cannot hold a readable label
+    attempt: thousands of bars draw fast. Labels go on the part of a bar inside ``window``."""
+    lo = window[0] if window[0] is not None else sel["start"].min() if len(sel) else 0.0
+    hi = window[1] if window[1] is not None else sel["end"].max() if len(sel) else 0.0
+    min_label = 0.05 * (hi - lo)  # shorter bars cannot hold a readable label
     h = BAR_HALF_HEIGHT
     for outcome, colour in OUTCOME_COLOURS.items():
         part = sel[sel["outcome"] == outcome]
@@ -173,20 +177,25 @@ def _draw_attempts(ax: Axes, sel: pd.DataFrame, label_jobs: bool) -> None:
         bars.set_gid(f"attempts:{outcome}")
         ax.add_collection(bars)
         if label_jobs:
-            _label_attempts(ax, part, min_label)
+            _label_attempts(ax, part, min_label, (lo, hi))
 
 
-def _label_attempts(ax: Axes, part: pd.DataFrame, min_label: float) -> None:
+def _label_attempts(
+    ax: Axes, part: pd.DataFrame, min_label: float, window: tuple[float, float]
+) -> None:
+    """``job#attempt`` in the middle of the visible part of every bar long enough to hold it
+    (a bar cut by the window's edge keeps its whole label)."""
     for r in part.itertuples():
-        if r.duration < min_label:
+        x0, x1 = max(r.start, window[0]), min(r.end, window[1])
+        if x1 - x0 < min_label:
             continue
         ax.text(
-            r.start + r.duration / 2,
+            (x0 + x1) / 2,
             r.worker,
             f"{r.job_id}#{r.attempt}",
             ha="center",
             va="center",
-            fontsize=6.5,
+            fontsize=JOB_LABEL_FONT,
             color="white",
             clip_on=True,
         )

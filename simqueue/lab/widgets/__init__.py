@@ -24,10 +24,18 @@ The modules: :mod:`~simqueue.lab.widgets.board` (the Dashboard: state, runs, exp
 (the three panels, drawn in place), :mod:`~simqueue.lab.widgets.measures` (what a run and
 theory give the panels) and :mod:`~simqueue.lab.widgets.outcome` (one run's results and the
 summary under the plot).
+
+:func:`step_view` returns a :class:`StepView`: one run stepped event by event, its WAL drawn as
+a strip with the appended, written and durable cursors, crash and recover buttons, a slider
+that rewinds, and forks. Its modules: :mod:`~simqueue.lab.widgets.stepview` (the widget),
+:mod:`~simqueue.lab.widgets.timeline` (the recorded actions and the re-run that rewinds),
+:mod:`~simqueue.lab.widgets.walstrip` (the strip and one record's bytes) and
+:mod:`~simqueue.lab.widgets.tables` (the job table and the event log).
 """
 
 from __future__ import annotations
 
 from simqueue.lab.widgets.board import Dashboard, dashboard
+from simqueue.lab.widgets.stepview import StepView, step_view
 
-__all__ = ["Dashboard", "dashboard"]
+__all__ = ["Dashboard", "StepView", "dashboard", "step_view"]

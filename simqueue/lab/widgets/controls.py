@@ -1,5 +1,6 @@
-"""The dashboard's controls: one slider per setting a student moves, the fsync selector and
-the export button, laid out in two columns; and the Config the controls describe."""
+"""The dashboard's controls: one slider per setting a student moves, the fsync and crash
+selectors and the export button, laid out in two columns; and the Config the controls
+describe."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from simqueue.lab.widgets.crashes import CRASH_CHOICES
 from simqueue.sim.config import Config
 from simqueue.sim.distributions import Poisson
 
-__all__ = ["config_from", "control_panel", "export_button", "make_controls"]
+__all__ = ["config_from", "control_panel", "crash_from", "export_button", "make_controls"]
 
 _STYLE = {"description_width": "9em"}
 _WIDTH = "26em"
 DEFAULT_SNAPSHOT_INTERVAL = 10.0  # where the slider starts for a config without snapshots
+DEFAULT_CRASH = "power"  # every run crashes once unless the student chooses none
+DEFAULT_CRASH_AT = 25.0  # seconds: mid-run, half a snapshot interval after one (10 s apart)
 
 
 def _slider(
@@ -67,6 +71,14 @@ def make_controls(base: Config, arrival_rate: float) -> dict[str, Any]:
             description="fsync",
             style={**_STYLE, "button_width": "6em"},
         ),
+        "crash": widgets.ToggleButtons(
+            options=list(CRASH_CHOICES),
+            value=DEFAULT_CRASH,
+            description="crash",
+            tooltip="crash the queue once per run, then recover",
+            style={**_STYLE, "button_width": "6em"},
+        ),
+        "crash at": _slider(real, "crash at", DEFAULT_CRASH_AT, (1.0, 59.0, 1.0), layout, ".0f"),
     }
 
 
@@ -77,13 +89,15 @@ def export_button() -> Any:
 
 
 def control_panel(controls: dict[str, Any], button: Any) -> Any:
-    """Two columns: the first three sliders, then the rest with the export button."""
+    """Two columns: the workload (workers to arrival rate), then durability and the crash
+    with the export button."""
     shown = list(controls.values())
-    return widgets.HBox([widgets.VBox(shown[:3]), widgets.VBox([*shown[3:], button])])
+    return widgets.HBox([widgets.VBox(shown[:4]), widgets.VBox([*shown[4:], button])])
 
 
 def config_from(base: Config, controls: dict[str, Any]) -> Config:
-    """``base`` with every setting the controls describe right now."""
+    """``base`` with every setting the controls describe right now (the crash is not a
+    setting of the queue: :func:`crash_from`)."""
     return base.replace(
         workers=int(controls["workers"].value),
         failure_rate=float(controls["failure rate"].value),
@@ -92,3 +106,8 @@ def config_from(base: Config, controls: dict[str, Any]) -> Config:
         snapshot_interval=float(controls["snapshot interval"].value),
         fsync=controls["fsync"].value,
     )
+
+
+def crash_from(controls: dict[str, Any]) -> tuple[str, float]:
+    """The crash the controls choose: its kind (one of ``CRASH_CHOICES``) and its time."""
+    return str(controls["crash"].value), float(controls["crash at"].value)

@@ -17,10 +17,12 @@ if TYPE_CHECKING:
 __all__ = [
     "WARMUP",
     "comparable",
+    "comparable_recovery",
     "fmt_wait",
     "history_row",
     "ms",
     "per_second",
+    "plural",
     "steady_throughput",
     "theory_waits",
 ]
@@ -29,19 +31,43 @@ WARMUP = 5.0  # seconds excluded from the steady-state throughput
 Sample = tuple[Any, ...]  # (time, pending, in_flight, completed, ...): frames.SAMPLE_FIELDS
 _COMPLETED = 3  # the completed count's place in a sample
 #: History columns that must agree for two runs to share the workers panel.
-_SAME_SETTINGS = ("failure_rate", "task_timeout", "arrival_rate", "snapshot_interval", "fsync")
+_SAME_SETTINGS = (
+    "failure_rate",
+    "task_timeout",
+    "arrival_rate",
+    "snapshot_interval",
+    "fsync",
+    "crash",
+    "crash_at",
+)
+#: History columns that must agree for two runs to share the recovery panel.
+_SAME_RECOVERY = (
+    "workers",
+    "failure_rate",
+    "task_timeout",
+    "arrival_rate",
+    "fsync",
+    "crash",
+    "crash_at",
+)
 
 
 def per_second(samples: Sequence[Sample]) -> tuple[list[float], list[float]]:
-    """Completions per simulated second from the periodic samples (one point per whole second
-    where the queue was up)."""
+    """Completions per simulated second from the periodic samples: one point per whole second,
+    zero where the queue was down (a crash completes nothing until it has recovered)."""
     times: list[float] = []
     rates: list[float] = []
     last_t = last_c = None
     next_t = 0.0
     for s in samples:
         t, completed = s[0], s[_COMPLETED]
-        if t + 1e-9 < next_t or completed is None:
+        if completed is None:  # down: nothing completes
+            if last_t is not None:
+                times.append(t)
+                rates.append(0.0)
+            last_t = last_c = None
+            continue
+        if t + 1e-9 < next_t:
             continue
         if last_t is not None and last_c is not None and t > last_t:
             times.append(t)
@@ -64,12 +90,26 @@ def steady_throughput(samples: Sequence[Sample], warmup: float) -> float:
 
 
 def fmt_wait(seconds: float) -> str:
-    """A wait for people: ms below a second, "n/a" when unknown, "unbounded" when unstable."""
+    """A wait for people: s, ms or µs with three significant digits, "none" for no wait at
+    all, "n/a" when unknown, "unbounded" when unstable."""
     if math.isnan(seconds):
         return "n/a"
     if math.isinf(seconds):
         return "unbounded"
-    return f"{seconds:.1f} s" if seconds >= 1 else f"{seconds * 1000:.1f} ms"
+    if seconds <= 0:
+        return "none"
+    if seconds >= 1:
+        return f"{seconds:.3g} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3g} ms"
+    if seconds >= 1e-6:
+        return f"{seconds * 1e6:.3g} \u00b5s"
+    return "under 1 \u00b5s"
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 worker``, ``2 workers``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def ms(seconds: float | None) -> float:
@@ -90,9 +130,12 @@ def theory_waits(cfg: Config, rate: float, workers: Sequence[int]) -> list[float
     return [theory.mmc_mean_wait(lam, mu, c) if lam < c * mu else None for c in workers]
 
 
-def history_row(cfg: Config, rate: float, summary: Summary, steady: float) -> dict[str, Any]:
-    """One run's settings and results, for the panels that plot earlier runs."""
-    return {
+def history_row(
+    cfg: Config, rate: float, summary: Summary, steady: float, crash: dict[str, Any]
+) -> dict[str, Any]:
+    """One run's settings and results (``crash``: the crash's columns), for the panels that
+    plot earlier runs."""
+    return crash | {
         "workers": cfg.workers,
         "failure_rate": cfg.failure_rate,
         "task_timeout": cfg.task_timeout,
@@ -103,9 +146,16 @@ def history_row(cfg: Config, rate: float, summary: Summary, steady: float) -> di
         "mean_wait": summary.mean_wait,
         "completed": summary.completed,
         "dead": summary.dead,
+        "ack_p50": getattr(summary, "ack_p50", None),
+        "ack_p99": getattr(summary, "ack_p99", None),
     }
 
 
 def comparable(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Two runs that differ at most in their number of workers."""
     return all(a[k] == b[k] for k in _SAME_SETTINGS)
+
+
+def comparable_recovery(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two crashed runs that differ at most in their snapshot interval."""
+    return a["recovery_s"] is not None and all(a[k] == b[k] for k in _SAME_RECOVERY)

@@ -21,7 +21,8 @@ How it works, one module per step:
    is cut once more and the directory opened again: the second recovery must give the same state
    and have nothing left to decide.
 
-:mod:`.campaign` runs steps 2-4 over chunks of crash points on worker processes;
+:mod:`.campaign` runs steps 2-4 over chunks of crash points on any executor (worker processes
+by default, a Dask cluster with ``simqueue crashtest --scheduler``);
 :mod:`.injection` reruns each workload with an I/O error at each operation instead
 (:func:`fault_campaign`); :mod:`.results` holds the figures and the table.
 
@@ -31,12 +32,14 @@ on and crashes again; :mod:`.sequences` runs seeded crash sequences of the workl
 crashes deep (:func:`sequence_campaign`), and :mod:`.seeded` long seeded random runs with many
 crashes, injected I/O errors and damaged snapshots (:func:`seeded_campaign`).
 
-Standard library only, like the engine.
+Standard library only, like the engine, but for the progress bar and the executors of
+:mod:`simqueue.lab.parallel` (and pandas for :func:`campaign_frame`).
 """
 
 from simqueue.testing.crashsim.budget import Budget
 from simqueue.testing.crashsim.campaign import (
     CHUNKS,
+    campaign_frame,
     crash_campaign,
     crash_points,
     run_campaign,
@@ -116,6 +119,7 @@ __all__ = [
     "Violation",
     "Workload",
     "WorkloadResult",
+    "campaign_frame",
     "check_recovery",
     "crash_campaign",
     "crash_points",

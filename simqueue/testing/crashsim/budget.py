@@ -1,13 +1,16 @@
 """How hard the campaign looks: how many power-loss outcomes per crash point, which crash points,
-which faults, and on how many processes. The figures depend on everything here but ``workers``."""
+which faults, and on how many local processes. The figures depend on everything here but
+``workers`` (and on no executor: :mod:`simqueue.lab.parallel` gives results back in call order)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from simqueue.lab.parallel import fan_out
 
 R = TypeVar("R")
 
@@ -42,14 +45,19 @@ class Budget:
             workers=workers,
         )
 
-    def map_seeds(self, run: Callable[..., R], seeds: list[int], *args: Any) -> Iterator[R]:
-        """``run(seed, *args)`` for every seed, in seed order, on ``workers`` processes (in this
-        process when there is one): the figures never depend on how many there are."""
-        if self.workers <= 1:
-            for seed in seeds:
-                yield run(seed, *args)
-            return
-        with ProcessPoolExecutor(self.workers) as pool:
-            futures = [pool.submit(run, seed, *args) for seed in seeds]
-            for fut in futures:
-                yield fut.result()
+    def map_seeds(
+        self,
+        run: Callable[..., R],
+        seeds: list[int],
+        *args: Any,
+        executor: Executor | None = None,
+        progress: bool | None = None,
+        desc: str = "seeds",
+    ) -> Iterator[R]:
+        """``run(seed, *args)`` for every seed, in seed order, on ``executor`` (default: a pool of
+        ``workers`` processes, or this process when there is one): the figures never depend on
+        where they ran."""
+        calls = [(seed, *args) for seed in seeds]
+        yield from fan_out(
+            run, calls, executor=executor, workers=self.workers, progress=progress, desc=desc
+        )

@@ -1,6 +1,12 @@
 """The crash campaign: every crash point of a trace x every power-loss outcome, recovered and
-checked, in a fixed number of chunks of crash points over worker processes; and
-:func:`run_campaign`, which records each workload and runs its crash and fault campaigns."""
+checked, in a fixed number of chunks of crash points on any :class:`concurrent.futures.Executor`
+(default: a pool of ``budget.workers`` processes; a Dask cluster in ``docs/scale.md``); and
+:func:`run_campaign`, which records each workload and runs its crash and fault campaigns.
+
+Each chunk is one call ``run_crash_points(trace, chunk, budget)``: the recorded trace (its
+operations, the marks, the reference state) and the budget are pickled to the worker, one
+:class:`WorkloadResult` comes back, and the chunks are merged in chunk order, so the figures are
+the serial run's on any executor (every figure but ``seconds``)."""
 
 from __future__ import annotations
 
@@ -10,9 +16,11 @@ import os
 import shutil
 import time
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any
 
 from simqueue.core import wal
+from simqueue.lab.parallel import fan_out
 from simqueue.testing.crashsim.budget import Budget
 from simqueue.testing.crashsim.checks import Expect, recover_and_check
 from simqueue.testing.crashsim.disk import Disk, scratch_dir, state_digest, write_state
@@ -22,9 +30,12 @@ from simqueue.testing.crashsim.recording import Trace
 from simqueue.testing.crashsim.results import CampaignSummary, Violation, WorkloadResult
 from simqueue.testing.crashsim.workloads import WORKLOADS, record
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 log = logging.getLogger(__name__)
 
-CHUNKS = 24  # crash points are split into this many runs (one per worker task)
+CHUNKS = 24  # crash points (and injected faults) are split into this many calls (worker tasks)
 
 
 def crash_points(trace: Trace, budget: Budget) -> list[int]:
@@ -99,8 +110,15 @@ def run_crash_points(trace: Trace, points: list[int], budget: Budget) -> Workloa
     return runner.res
 
 
-def crash_campaign(trace: Trace, budget: Budget) -> WorkloadResult:
-    """Every crash point of ``trace`` x every outcome, on ``budget.workers`` processes."""
+def crash_campaign(
+    trace: Trace,
+    budget: Budget,
+    executor: Executor | None = None,
+    *,
+    progress: bool | None = None,
+) -> WorkloadResult:
+    """Every crash point of ``trace`` x every outcome, in :data:`CHUNKS` calls on ``executor``
+    (default: ``budget.workers`` local processes)."""
     t0 = time.perf_counter()
     points = crash_points(trace, budget)
     wl = WORKLOADS.get(trace.workload)
@@ -110,28 +128,28 @@ def crash_campaign(trace: Trace, budget: Budget) -> WorkloadResult:
     # A fixed number of contiguous chunks: neighbouring crash points share most disk states
     # (tried once per chunk), and the figures do not depend on the number of workers.
     size = -(-len(points) // CHUNKS)
-    chunks = [points[i : i + size] for i in range(0, len(points), size)]
-    if budget.workers <= 1:
-        for i, chunk in enumerate(chunks):
-            total.merge(run_crash_points(trace, chunk, budget))
-            _report(total, i + 1, len(chunks), t0)
-    else:
-        with ProcessPoolExecutor(budget.workers) as pool:
-            futures = [pool.submit(run_crash_points, trace, c, budget) for c in chunks]
-            for i, fut in enumerate(as_completed(futures)):
-                total.merge(fut.result())
-                _report(total, i + 1, len(chunks), t0)
+    calls = [(trace, points[i : i + size], budget) for i in range(0, len(points), size)]
+    results = fan_out(
+        run_crash_points,
+        calls,
+        executor=executor,
+        workers=budget.workers,
+        progress=progress,
+        desc=f"crash {trace.workload}",
+    )
+    for part in results:
+        total.merge(part)
+    _report(total, len(calls), t0)
     total.violations.sort(key=lambda v: (v.crash_point, v.family, v.outcome))
     total.seconds = time.perf_counter() - t0
     return total
 
 
-def _report(r: WorkloadResult, i: int, n: int, t0: float) -> None:
+def _report(r: WorkloadResult, chunks: int, t0: float) -> None:
     log.info(
-        "  %-14s %3d/%d chunks  %5d crash points  %6d states  %d violations  %6.1f s",
+        "  %-14s %3d chunks  %5d crash points  %6d states  %d violations  %6.1f s",
         r.workload,
-        i,
-        n,
+        chunks,
         r.crash_points,
         r.states,
         len(r.violations),
@@ -144,8 +162,11 @@ def run_campaign(
     workloads: Iterable[str] | None = None,
     *,
     faults: bool = True,
+    executor: Executor | None = None,
+    progress: bool | None = None,
 ) -> CampaignSummary:
-    """Record each workload, run its crash campaign and (``faults``) its error injection."""
+    """Record each workload (here: recording is fast and needs the local disk), then run its
+    crash campaign and (``faults``) its error injection on ``executor``."""
     budget = budget or Budget.full()
     t0 = time.perf_counter()
     summary = CampaignSummary(budget)
@@ -157,10 +178,27 @@ def run_campaign(
         shutil.rmtree(scratch, ignore_errors=True)
     for trace in traces:
         log.info("%s: %d operations %s", trace.workload, len(trace.ops), trace.op_counts())
-        summary.workloads.append(crash_campaign(trace, budget))
+        summary.workloads.append(crash_campaign(trace, budget, executor, progress=progress))
     if faults:
         log.info("error injection")
         for trace in traces:
-            summary.faults.append(fault_campaign(trace, budget))
+            summary.faults.append(fault_campaign(trace, budget, executor, progress=progress))
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def campaign_frame(summary: CampaignSummary) -> pd.DataFrame:
+    """A pandas DataFrame of a campaign's figures: one row per workload and part (``crash``:
+    crash points x outcomes, with the states of each outcome family; ``faults``: injected errors,
+    with the faults fired of each kind), violations counted."""
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = []
+    lists = ("violations", "by_family", "op_counts", "by_kind")
+    for w in summary.workloads:
+        row = {k: v for k, v in vars(w).items() if k not in lists}
+        rows.append({"part": "crash", **row, **w.by_family, "violations": len(w.violations)})
+    for f in summary.faults:
+        row = {k: v for k, v in vars(f).items() if k not in lists}
+        rows.append({"part": "faults", **row, **f.by_kind, "violations": len(f.violations)})
+    return pd.DataFrame.from_records(rows).convert_dtypes()  # counts stay integers beside gaps

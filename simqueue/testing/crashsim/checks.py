@@ -5,9 +5,11 @@ as ``docs/reliability.md`` lists them: no acknowledged record lost, no COMPLETED
 in the recovered log, no durably ACKed job left to run again, attempts never below a durable
 DISPATCH, DEAD final, FIFO order by readiness, the state equal to the recovered prefix of the log
 with in-flight attempts ended as interrupted, sequence numbers contiguous on disk and never
-reused for different records, and the same state after a second recovery (for the ``recovery``
-workload, a recovery that crashed and ran again must end exactly where an uninterrupted one does).
-Each violation is a sentence.
+reused for different records, no fencing token handed out twice (every recovery takes an epoch
+above the one the crashed run handed its tokens out under, so an attempt number a power cut
+took back is never handed out again with the same token), and the same state after a second
+recovery (for the ``recovery`` workload, a recovery that crashed and ran again must end exactly
+where an uninterrupted one does). Each violation is a sentence.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, NamedTuple
 from simqueue.core import wal
 from simqueue.core.clock import VirtualClock
 from simqueue.core.errors import CorruptSnapshotError, CorruptWALError
+from simqueue.core.fencing import EPOCH_NAME, EPOCH_TMP_NAME, parse_epoch
 from simqueue.core.queue import DurableQueue
 from simqueue.core.storage import FileSystem
 from simqueue.testing.crashsim.disk import DATA_DIR
@@ -39,6 +42,7 @@ class Expect:
     max_retry: int
     backoff: float
     reference: State | None = None
+    epoch: int = 0  # the epoch the crashed run handed its tokens out under (0: none)
 
     @classmethod
     def at(cls, trace: Trace, k: int, acked: int, reference: State | None) -> Expect:
@@ -51,7 +55,31 @@ class Expect:
             trace.params.get("max_retry", 3),
             trace.params.get("backoff", 0.0),
             reference,
+            epoch_in_use(trace, k),
         )
+
+
+def epoch_in_use(trace: Trace, k: int) -> int:
+    """The fencing epoch durable after the first ``k`` operations of ``trace`` (written to the
+    temp file, renamed to ``EPOCH``, the directory fsynced): a queue hands out tokens only
+    under an epoch that got this far."""
+    durable = max(
+        (parse_epoch(b) or 0 for p, b in trace.initial_files.items() if _is_epoch(p) and b),
+        default=0,
+    )
+    written = renamed = 0
+    for op in trace.ops[:k]:
+        if op.kind == "write" and op.path.endswith(EPOCH_TMP_NAME):
+            written = parse_epoch(op.data) or 0
+        elif op.kind == "rename" and op.path.endswith(EPOCH_TMP_NAME) and _is_epoch(op.path2):
+            renamed = written
+        elif op.kind == "fsync_dir" and renamed:
+            durable, renamed = max(durable, renamed), 0
+    return durable
+
+
+def _is_epoch(path: str) -> bool:
+    return os.path.basename(path) == EPOCH_NAME
 
 
 def check_recovery(q: DurableQueue, exp: Expect) -> tuple[list[str], State]:
@@ -69,7 +97,22 @@ def check_recovery(q: DurableQueue, exp: Expect) -> tuple[list[str], State]:
     if q.durable_seq != q.last_seq:
         out.append(f"recovered state not durable: durable seq {q.durable_seq} < last {q.last_seq}")
     out += _wal_on_disk(q, exp, k)
+    out += _tokens_fresh(q, exp, k)
     return out, got
+
+
+def _tokens_fresh(q: DurableQueue, exp: Expect, k: int) -> list[str]:
+    """No fencing token is handed out twice: the recovered queue's epoch is above the crashed
+    run's. (Else every attempt a crash took back is handed out again under its old token.)"""
+    if q.epoch > exp.epoch:
+        return []
+    lost = [
+        f"{r.job_id} attempt {r.attempt}"
+        for s, r in sorted(exp.log.items())
+        if k < s <= exp.written_max and r.type == wal.DISPATCH
+    ]
+    again = f"; {', '.join(lost[:3])} will be handed out again with the same token" if lost else ""
+    return [f"recovered epoch {q.epoch} is not above the crashed run's epoch {exp.epoch}{again}"]
 
 
 def _promised_range(k: int, exp: Expect) -> list[str]:
@@ -211,10 +254,11 @@ def recover_check(
                 )
         seq = q.recovery.next_seq - 1 if q.recovery is not None else 0
         problems, got = check_recovery(q, exp)
+        first_epoch = q.epoch
         q.abandon()
         fs.power_loss(random.Random(0), "drop")
         q = reopen()
-        problems += _second_recovery(q, got)
+        problems += _second_recovery(q, got, first_epoch)
     except Exception as exc:  # anything else is a finding, with where it came from
         tb = traceback.extract_tb(exc.__traceback__)[-1]
         problems = [f"recovery raised {exc!r} at {os.path.basename(tb.filename)}:{tb.lineno}"]
@@ -233,8 +277,13 @@ def _refusal(exc: Exception, *, hole: bool, damaged: bool) -> Checked | None:
     return Checked("violation", [f"recovery refused a state a power cut can leave: {exc}"])
 
 
-def _second_recovery(q: DurableQueue, first: State) -> list[str]:
+def _second_recovery(q: DurableQueue, first: State, first_epoch: int) -> list[str]:
     out = []
+    if q.epoch <= first_epoch:
+        out.append(
+            f"a second recovery (after a power cut) took epoch {q.epoch}, not above the first's "
+            f"{first_epoch}: its tokens repeat the first's"
+        )
     if observe(q) != first:
         out.append("a second recovery (after a power cut) gave a different state")
     if q.recovery is not None and q.recovery.jobs_interrupted:

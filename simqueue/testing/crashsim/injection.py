@@ -16,11 +16,12 @@ import os
 import random
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from simqueue.core.clock import VirtualClock
+from simqueue.lab.parallel import fan_out
 from simqueue.testing.crashsim.budget import Budget
 from simqueue.testing.crashsim.checks import Expect, recover_and_check
 from simqueue.testing.crashsim.disk import DATA_DIR, read_state, scratch_dir, write_state
@@ -31,6 +32,8 @@ from simqueue.testing.crashsim.workloads import WORKLOADS, Workload
 from simqueue.testing.faults import MUTATING_OPS
 
 log = logging.getLogger(__name__)
+
+FAULT_CHUNKS = 24  # the faults are dealt into this many calls (worker tasks), whatever runs them
 
 
 @dataclass(frozen=True)
@@ -179,20 +182,29 @@ def _reopen_problems(
     return out
 
 
-def fault_campaign(trace: Trace, budget: Budget) -> FaultResult:
-    """Every fault of :func:`fault_specs` on ``budget.workers`` processes."""
+def fault_campaign(
+    trace: Trace,
+    budget: Budget,
+    executor: Executor | None = None,
+    *,
+    progress: bool | None = None,
+) -> FaultResult:
+    """Every fault of :func:`fault_specs`, in :data:`FAULT_CHUNKS` calls on ``executor``
+    (default: ``budget.workers`` local processes), merged in chunk order."""
     t0 = time.perf_counter()
     specs = fault_specs(trace, budget)
     total = FaultResult(trace.workload)
-    n_chunks = max(1, min(len(specs), budget.workers * 4))
-    chunks = [specs[i::n_chunks] for i in range(n_chunks)]
-    if budget.workers <= 1:
-        for chunk in chunks:
-            total.merge(run_faults(trace, chunk))
-    else:
-        with ProcessPoolExecutor(budget.workers) as pool:
-            for fut in as_completed([pool.submit(run_faults, trace, c) for c in chunks]):
-                total.merge(fut.result())
+    n_chunks = max(1, min(len(specs), FAULT_CHUNKS))
+    calls = [(trace, specs[i::n_chunks]) for i in range(n_chunks)]
+    for part in fan_out(
+        run_faults,
+        calls,
+        executor=executor,
+        workers=budget.workers,
+        progress=progress,
+        desc=f"faults {trace.workload}",
+    ):
+        total.merge(part)
     total.seconds = time.perf_counter() - t0
     log.info(
         "  %-14s %5d faults fired of %5d  %d violations  %6.1f s",

@@ -23,6 +23,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -270,12 +271,28 @@ def run_seeded(seed: int, crashes: int, budget: Budget, sweep_stride: int = 0) -
 
 
 def seeded_campaign(
-    seeds: list[int], crashes: int, budget: Budget, sweep_stride: int = 0
+    seeds: list[int],
+    crashes: int,
+    budget: Budget,
+    sweep_stride: int = 0,
+    executor: Executor | None = None,
+    *,
+    progress: bool | None = None,
 ) -> SeededResult:
-    """Every run of ``seeds``, on ``budget.workers`` processes."""
+    """Every run of ``seeds``, on ``executor`` (default: ``budget.workers`` processes)."""
     t0 = time.perf_counter()
     total = SeededResult()
-    for result in budget.map_seeds(run_seeded, seeds, crashes, budget, sweep_stride):
+    runs = budget.map_seeds(
+        run_seeded,
+        seeds,
+        crashes,
+        budget,
+        sweep_stride,
+        executor=executor,
+        progress=progress,
+        desc="seeded runs",
+    )
+    for result in runs:
         total.merge(result)
     total.seconds = time.perf_counter() - t0
     log.info("  %s", total.table().replace("\n", "; "))

@@ -24,6 +24,7 @@ import random
 import shutil
 import time
 from collections import Counter
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from simqueue.testing.crashsim.budget import Budget
@@ -147,12 +148,28 @@ def _check_step(
 
 
 def sequence_campaign(
-    seeds: list[int], depth: int, budget: Budget, sweep_stride: int = 1
+    seeds: list[int],
+    depth: int,
+    budget: Budget,
+    sweep_stride: int = 1,
+    executor: Executor | None = None,
+    *,
+    progress: bool | None = None,
 ) -> SequenceResult:
-    """Every sequence of ``seeds``, on ``budget.workers`` processes."""
+    """Every sequence of ``seeds``, on ``executor`` (default: ``budget.workers`` processes)."""
     t0 = time.perf_counter()
     total = SequenceResult()
-    for result in budget.map_seeds(run_sequence, seeds, depth, budget, sweep_stride):
+    runs = budget.map_seeds(
+        run_sequence,
+        seeds,
+        depth,
+        budget,
+        sweep_stride,
+        executor=executor,
+        progress=progress,
+        desc="sequences",
+    )
+    for result in runs:
         total.merge(result)
     total.seconds = time.perf_counter() - t0
     log.info("  sequences: %s", total.table().replace("\n", "; "))

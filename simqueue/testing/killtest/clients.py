@@ -1,14 +1,16 @@
 """The load: client threads that POST job batches to whichever server is published, and remember
-exactly which ids were acknowledged (2xx), refused (other answers) or cut off (uncertain)."""
+exactly which ids were acknowledged (2xx), refused (other answers) or cut off (uncertain). Each
+thread keeps its connection alive across requests (:class:`~simqueue.service.client.Client`) and
+opens a new one when a server is killed or replaced."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import random
 import threading
 import time
-from urllib.parse import urlsplit
+
+from simqueue.service.client import Client, ClientError
 
 
 class Clients:
@@ -73,19 +75,26 @@ class Clients:
     def _loop(self, c: int, seed: int) -> None:
         rng = random.Random(f"{seed}:client-{c}")
         n = 0
+        client: Client | None = None
         while not self.stopping:
             url = self._next_url()
             if url is None:
                 continue
+            if client is None or client.url != url:
+                if client is not None:
+                    client.close()
+                client = Client(url, timeout=15)
             size = rng.randint(*self.batch)
             ids = [f"c{c}-{n + i}" for i in range(size)]
             n += size
             body = [
                 {"id": i, "payload": {"sleep_ms": rng.choice((0, 0, 1, 2, 5, 20))}} for i in ids
             ]
-            outcome, detail = _post(url, json.dumps(body).encode())
+            outcome, detail = _post(client, json.dumps(body).encode())
             self._ended(ids, outcome, detail)
             time.sleep(rng.uniform(*self.pause))
+        if client is not None:
+            client.close()
 
     def _ended(self, ids: list[str], outcome: str, detail: str) -> None:
         with self.cond:
@@ -100,20 +109,12 @@ class Clients:
             self.cond.notify_all()
 
 
-def _post(url: str, body: bytes) -> tuple[str, str]:
+def _post(client: Client, body: bytes) -> tuple[str, str]:
     """POST one batch: ("acked", ""), ("refused", what the server said) or ("uncertain", why)."""
-    u = urlsplit(url)
-    if u.hostname is None:
-        raise ValueError(f"the server published a URL without a host: {url!r}")
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=15)
     try:
-        conn.request("POST", "/jobs", body, {"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        raw = resp.read()
-    except (OSError, http.client.HTTPException) as exc:
-        return "uncertain", repr(exc)
-    finally:
-        conn.close()
-    if 200 <= resp.status < 300:
+        status, answer = client.request("POST", "/jobs", body)
+    except ClientError as exc:
+        return "uncertain", str(exc)
+    if 200 <= status < 300:
         return "acked", ""
-    return "refused", f"HTTP {resp.status}: {raw[:200]!r}"
+    return "refused", f"HTTP {status}: {str(answer)[:200]!r}"

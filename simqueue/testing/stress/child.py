@@ -5,20 +5,22 @@
   it is known (``A id``: answered 2xx, acknowledged; ``R id status``: refused; ``U id``: cut off,
   uncertain), one ``os.write`` on an ``O_APPEND`` descriptor each. An id is sent once, never
   again; after a cut-off request the thread waits for a server that answers.
+  Each thread keeps one connection alive across its requests and opens a new one after a cut.
 * ``threads``: :func:`~simqueue.testing.stress.threads.run_threads` on one queue opened with
-  ``fsync="always"``, acknowledgements to ``--out``; the parent kills it with SIGKILL.
+  ``--fsync`` (``always`` or ``batch``), acknowledgements to ``--out``; the parent kills it with
+  SIGKILL.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import sys
 import threading
 import time
-from urllib.parse import urlsplit
+
+from simqueue.service.client import Client, ClientError
 
 SERVER_JSON = "server.json"
 
@@ -31,46 +33,37 @@ def _url(data_dir: str) -> str | None:
         return None
 
 
-def _request(url: str, method: str, path: str, body: bytes | None) -> int:
-    """One request on a fresh connection; the status (raises OSError/HTTPException if cut)."""
-    u = urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port, timeout=30)
-    try:
-        conn.request(method, path, body, {"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        resp.read()
-        return resp.status
-    finally:
-        conn.close()
-
-
-def _wait_for_server(data_dir: str, give_up: float) -> str:
-    """The URL of a server that answers ``GET /status``."""
+def _wait_for_server(data_dir: str, give_up: float) -> Client:
+    """A client of a server that answers ``GET /status``."""
     while time.monotonic() < give_up:
         url = _url(data_dir)
         if url is not None:
+            client = Client(url, timeout=30)
             try:
-                if _request(url, "GET", "/status", None) == 200:
-                    return url
-            except (OSError, http.client.HTTPException):
+                if client.request("GET", "/status")[0] == 200:
+                    return client
+            except ClientError:
                 pass
+            client.close()
         time.sleep(0.01)
     raise TimeoutError("no server answered before the time limit")
 
 
 def _post_loop(args: argparse.Namespace, t: int, fd: int, give_up: float) -> None:
-    url = _wait_for_server(args.data_dir, give_up)
+    client = _wait_for_server(args.data_dir, give_up)
     for i in range(args.jobs):
         job_id = f"{args.prefix}t{t}-{i}"
         body = json.dumps([{"id": job_id, "payload": {"sleep_ms": i % 3}}]).encode()
         try:
-            status = _request(url, "POST", "/jobs", body)
-        except (OSError, http.client.HTTPException):
+            status = client.request("POST", "/jobs", body)[0]
+        except ClientError:
             os.write(fd, f"U {job_id}\n".encode())
-            url = _wait_for_server(args.data_dir, give_up)
+            client.close()
+            client = _wait_for_server(args.data_dir, give_up)
             continue
         line = f"A {job_id}" if 200 <= status < 300 else f"R {job_id} {status}"
         os.write(fd, line.encode() + b"\n")
+    client.close()
 
 
 def post(args: argparse.Namespace) -> int:
@@ -98,7 +91,7 @@ def threads(args: argparse.Namespace) -> int:
     from simqueue.core.queue import DurableQueue
     from simqueue.testing.stress.threads import run_threads
 
-    q = DurableQueue.open(args.data_dir, fsync="always", max_retry=3)
+    q = DurableQueue.open(args.data_dir, fsync=args.fsync, max_retry=3)
     run = run_threads(
         q,
         producers=args.producers,
@@ -128,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--consumers", type=int, default=4)
     p.add_argument("--snapshots", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fsync", choices=("always", "batch"), default="always")
     p.add_argument("--time-limit", type=float, default=300.0)
     args = p.parse_args(argv)
     return post(args) if args.kind == "post" else threads(args)

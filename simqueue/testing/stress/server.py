@@ -60,7 +60,8 @@ def read_outcomes(paths: list[str]) -> tuple[list[str], list[str], list[str]]:
 
 
 class ServerStress:
-    """One run: ``processes`` x ``threads`` clients, ``jobs`` jobs per thread, ``kills`` kills."""
+    """One run: ``processes`` x ``threads`` clients (one kept-alive connection each), ``jobs``
+    jobs per thread, one per request, ``kills`` kills."""
 
     def __init__(
         self,
@@ -72,8 +73,10 @@ class ServerStress:
         kills: int = 2,
         seed: int = 0,
         time_limit: float = 300.0,
+        fsync: str | None = None,
     ) -> None:
         self.root, self.processes, self.threads, self.jobs = root, processes, threads, jobs
+        self.fsync = fsync  # each server's policy; None: drawn per server from the seed
         self.kills, self.time_limit = kills, time_limit
         self.rng = random.Random(f"{seed}:stress-server")
         self.deadline = Deadline(time_limit)
@@ -119,7 +122,7 @@ class ServerStress:
         return self.run
 
     def _spawn(self, expect: int | None) -> tuple[Process, str]:
-        proc = self.servers.spawn(self.rng.choice(("always", "batch")))
+        proc = self.servers.spawn(self.fsync or self.rng.choice(("always", "batch")))
         url = self.servers.wait_ready(proc)
         if expect is not None:
             status, st = http_json(url, "GET", "/status", timeout=30)
@@ -166,16 +169,18 @@ def run_thread_kills(
     jobs: int = 200,
     seed: int = 0,
     time_limit: float = 300.0,
+    fsync: str = "always",
 ) -> StressRun:
-    """``runs`` lifetimes of the thread workload in a child on one directory, each SIGKILLed
-    once it has acknowledged about half its work; the files checked after each kill."""
+    """``runs`` lifetimes of the thread workload in a child on one directory opened with
+    ``fsync`` (``always`` or ``batch``), each SIGKILLed once it has acknowledged about half its
+    work; the files checked after each kill."""
     out, deadline, seen = StressRun(), Deadline(time_limit), ThreadRun()
     data_dir = os.path.join(root, "q")
     for k in range(runs):
         acks = os.path.join(root, f"threads-{k}.acks")
         cmd = CHILD + ["threads", "--data-dir", data_dir, "--out", acks, "--seed", str(seed + k)]
         cmd += ["--producers", str(producers), "--consumers", str(consumers), "--jobs", str(jobs)]
-        cmd += ["--prefix", f"r{k}-", "--time-limit", str(time_limit)]
+        cmd += ["--prefix", f"r{k}-", "--time-limit", str(time_limit), "--fsync", fsync]
         proc = subprocess.Popen(cmd, env=child_env(), stderr=subprocess.PIPE)
         try:
             while proc.poll() is None and _lines(acks) < producers * jobs // 2:

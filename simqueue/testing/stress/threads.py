@@ -1,6 +1,7 @@
 """Many threads on one :class:`~simqueue.core.queue.DurableQueue`: producers enqueue one job per
 call, consumers dispatch and complete (or fail) them, a snapshot thread snapshots, all at once.
-Every acknowledgement is remembered (an ``enqueue`` that returned, a ``complete`` that returned
+Every acknowledgement is remembered (an ``enqueue`` that returned, once its record is acknowledged
+under the fsync policy: ``DurableQueue.wait_acknowledged``; likewise a ``complete`` that returned
 True) and, with ``ack_path``, also written to a file the moment it is received (one
 ``os.write`` per line on an ``O_APPEND`` descriptor: it survives ``kill -9`` of this process).
 :func:`check_acks` holds the decoded files (:mod:`simqueue.testing.stress.decode`) to them."""
@@ -102,6 +103,7 @@ def _produce(q: DurableQueue, name: str, n: int, run: ThreadRun, acks: _Acks) ->
     for i in range(n):
         job_id = f"{name}-{i}"
         seq = q.enqueue(Job(job_id, payload={"i": i}))
+        q.wait_acknowledged(seq)  # under batch: lead or join the group commit
         acks.write(f"E {job_id} {seq}")
         with run.lock:
             run.enqueued[job_id] = seq
@@ -133,6 +135,7 @@ def _consume(
             continue
         if rng.random() < fail_rate:
             state = q.fail(job.id, job.attempt)
+            q.wait_acknowledged(q.last_seq)
             if state is DEAD:
                 acks.write(f"D {job.id} {job.attempt}")
             with run.lock:
@@ -140,6 +143,7 @@ def _consume(
                 if state is DEAD:
                     run.dead[job.id] = job.attempt
         elif q.complete(job.id, job.attempt):
+            q.wait_acknowledged(q.last_seq)
             acks.write(f"C {job.id} {job.attempt}")
             with run.lock:
                 run.completed[job.id] = job.attempt
