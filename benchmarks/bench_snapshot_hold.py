@@ -16,11 +16,13 @@ latency during it. The variants, interleaved in one run:
   (what ``DurableQueue.snapshot`` does);
 * ``one slice``: the same with a single slice, so the whole encoding holds the mutex: what a
   stop-the-world capture costs an enqueue;
-* ``sliced, gc off``: ``sliced`` with Python's cyclic garbage collector disabled for the run.
-  With a million job records alive, a full collection walks all of them and pauses every
-  thread for a few hundred milliseconds, whoever triggered it; this row shows what is left
-  once those pauses are taken out: the capture (ordering the live jobs under the mutex) and
-  the pruning.
+* ``sliced, gc off``: ``sliced`` with Python's cyclic garbage collector disabled for the run,
+  to tell its pauses (a full collection walks every one of the million job records) from the
+  queue's own.
+
+The encoding pauses 0.1 ms after each slice (``capture.HANDOVER_SECONDS``): without it a
+thread waiting for the mutex, woken by its release, loses the race for it to the next slice
+every time, and waits for the whole encoding as if it were one slice.
 
 All write the same snapshot bytes (equal work, equal durability). Python's GIL hands the
 enqueuing thread the processor every few milliseconds (``sys.getswitchinterval``), so even a

@@ -8,7 +8,8 @@ queue's mutex would stall every enqueue for that long. So a snapshot *captures* 
    rolled, and the capture takes ``last_seq`` and the ordered list of live job records (the
    list holds the records themselves, not copies).
 2. Outside it, the rows are encoded a slice of :data:`SLICE_ROWS` records at a time, each slice
-   under the mutex, so no operation waits for more than one slice.
+   under the mutex and followed by a short pause holding nothing, so no operation waits for more
+   than one slice.
 3. Between slices operations go on and change records. Copy on write keeps the capture exact:
    every effect that changes a job record (:class:`~simqueue.core.table.JobTable`'s ``_on_*``)
    first calls :meth:`LiveCapture.preserve`, which encodes the record's row *as it was* if the
@@ -26,6 +27,7 @@ made between slices.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -36,6 +38,9 @@ from simqueue.core.snapshot import encode_jobs
 #: Records encoded per slice, each slice under the queue's mutex: about 10 ms of work, the
 #: longest an operation waits for a snapshot's encoding (benchmarks/bench_snapshot_hold.py).
 SLICE_ROWS = 8192
+#: How long the encoding pauses after each slice, holding neither the mutex nor the GIL.
+HANDOVER_SECONDS = 0.0001
+_NEVER = threading.Event()  # never set: waiting on it is a pause that releases the GIL
 
 
 class LiveCapture:
@@ -89,6 +94,10 @@ class LiveCapture:
             with mutex:
                 parts.append(self._encode_slice(live[self._encoded : self._encoded + size]))
                 self._encoded += size
+            # Hand the mutex over: a thread waiting for it was woken by its release but, without
+            # a pause here, loses the race for it to the next slice every time (a lock convoy;
+            # benchmarks/bench_snapshot_hold.py). A 0.1 ms wait lets it take the mutex first.
+            _NEVER.wait(HANDOVER_SECONDS)
             if between is not None and self._encoded < len(live):
                 between()
         return b"".join(parts)
