@@ -106,6 +106,14 @@ class Engine:
             else:  # it fell in an outage: the queue was down already
                 self._crash_due = None
 
+    def reseed(self, seed: int) -> None:
+        """Draw everything still to come (arrivals, attempt outcomes, disk latencies, crash
+        tears) from ``seed``'s streams; what has happened stays. The step view forks with it."""
+        self.disk_rng.seed(f"{seed}:disk")
+        self.arrival_rng.seed(f"{seed}:arrivals")
+        self.crash_rng.seed(f"{seed}:crash")
+        self.model.reseed(seed)
+
     # ------------------------------------------------------------------ state
     @property
     def crashed(self) -> bool:

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from simqueue.core import wal
+from simqueue.core.checks import integer
 from simqueue.core.errors import InvariantViolation, SimQueueError
 from simqueue.core.jobs import Job
 from simqueue.core.queue import DurableQueue, RecoveryReport
@@ -328,6 +329,11 @@ class Simulation:
 
     def events(self, kind: str | None = None) -> list[TraceEvent]:
         return [TraceEvent.from_tuple(t) for t in self.engine.trace if kind is None or t[1] == kind]
+
+    def reseed(self, seed: int) -> None:
+        """Fork here: everything still to come is drawn from ``seed``'s streams."""
+        integer("seed", seed, lo=0)
+        self.engine.reseed(seed)
 
     @property
     def recoveries(self) -> list[RecoveryReport]:

@@ -167,8 +167,7 @@ class WalView:
 
     def refresh(self) -> None:
         """Read what the log gained since the last call: new bytes in the files, and the
-        writer's buffer (records appended, not yet written: ``WALWriter._buf``, the one private
-        field read here, since the writer offers no read-only view of it)."""
+        writer's buffer (records appended, not yet written)."""
         if self.sim.crashed:
             return
         for rec in self._read_files():
@@ -177,8 +176,9 @@ class WalView:
         self._buffered = []
         if writer.segments and writer.buffered:
             path = writer.segments[-1][1]
-            base = writer.segment_size - len(writer._buf)  # the buffer follows the file's bytes
-            recs, _ = _parse(bytes(writer._buf), 0, os.path.basename(path), base, self.life)
+            buffered = writer.buffered_bytes()
+            base = writer.segment_size - len(buffered)  # the buffer follows the file's bytes
+            recs, _ = _parse(buffered, 0, os.path.basename(path), base, self.life)
             self._buffered = recs
 
     def _read_files(self) -> list[StripRecord]:

@@ -72,6 +72,12 @@ class WorkModel:
         self.first_outcomes: dict[str, Outcome] = {}
         self._sample_service = self.service.sampler(self.service_rng)
 
+    def reseed(self, seed: int) -> None:
+        """Draw every outcome still to come from ``seed``'s streams."""
+        self.seed = seed
+        self.service_rng.seed(f"{seed}:service")
+        self.failure_rng.seed(f"{seed}:failure")
+
     def draw_first(self, job_id: str) -> None:
         """Fix the first attempt's outcome when the job arrives."""
         fr = self.failure_rng.random

@@ -3,6 +3,7 @@ WAL tools on clean, torn and corrupt logs, and a headless simulation's output fi
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -14,17 +15,18 @@ from serverutil import ROOT, child_env, finished, in_process, jobs, wait_until
 from simqueue import DurableQueue, Job, VirtualClock
 from simqueue.cli.main import ExitCode, build_parser, main
 
-COMMANDS = [
-    [],
-    ["run"],
-    ["enqueue"],
-    ["status"],
-    ["demo"],
-    ["simulate"],
-    ["wal"],
-    ["wal", "dump"],
-    ["wal", "verify"],
-]
+
+def _commands(parser: argparse.ArgumentParser, prefix: list[str]) -> list[list[str]]:
+    """Every command and subcommand the parser knows, so a new one cannot miss its --help."""
+    out = [prefix]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                out += _commands(sub, [*prefix, name])
+    return out
+
+
+COMMANDS = _commands(build_parser(), [])
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "simqueue")

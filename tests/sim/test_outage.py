@@ -157,3 +157,19 @@ def test_closing_between_restart_and_serving_lets_go_of_the_directory(tmp_path) 
     assert sim.crashed and sim.engine.restarting
     sim.close()
     DurableQueue.open(tmp_path / "q", durability="modeled").close()  # not locked
+
+
+def test_a_fork_reseeds_every_stream_and_is_itself_reproducible() -> None:
+    """``reseed`` at the same event gives the same future twice, and another one than the
+    original seed (arrivals, outcomes and disk latencies all move)."""
+
+    def forked(seed: int | None) -> list:
+        with Simulation(Config(seed=3, arrival=Poisson(200), workers=16)) as sim:
+            sim.run_until(1.0)
+            if seed is not None:
+                sim.reseed(seed)
+            sim.run_until(2.0)
+            return [e for e in sim.trace if e[0] > 1.0]
+
+    assert forked(9) == forked(9)
+    assert forked(9) != forked(None)

@@ -153,6 +153,11 @@ class WALWriter:
     def buffered(self) -> int:
         return self.next_seq - 1 - self.written_seq
 
+    def buffered_bytes(self) -> bytes:
+        """A copy of the records appended but not yet handed to the OS (what a process crash
+        loses), for views of the log such as the step view's."""
+        return bytes(self._buf)
+
     def flush(self) -> None:
         """Hand buffered records to the OS: they now survive a process crash."""
         handle = self._write_buffer()

@@ -36,12 +36,7 @@ class Action:
 def reseed(sim: Simulation, seed: int) -> None:
     """Draw everything still to come from ``seed``'s streams: arrivals, first attempts,
     retries and crash tears. What has happened stays; a fork branches here."""
-    engine = sim.engine
-    engine.arrival_rng.seed(f"{seed}:arrivals")
-    engine.crash_rng.seed(f"{seed}:crash")
-    engine.model.service_rng.seed(f"{seed}:service")
-    engine.model.failure_rng.seed(f"{seed}:failure")
-    engine.model.seed = seed
+    sim.reseed(seed)
 
 
 @dataclass
