@@ -94,11 +94,13 @@ class LiveCapture:
             with mutex:
                 parts.append(self._encode_slice(live[self._encoded : self._encoded + size]))
                 self._encoded += size
+            if self._encoded >= len(live):
+                break
             # Hand the mutex over: a thread waiting for it was woken by its release but, without
             # a pause here, loses the race for it to the next slice every time (a lock convoy;
             # benchmarks/bench_snapshot_hold.py). A 0.1 ms wait lets it take the mutex first.
             _NEVER.wait(HANDOVER_SECONDS)
-            if between is not None and self._encoded < len(live):
+            if between is not None:
                 between()
         return b"".join(parts)
 
