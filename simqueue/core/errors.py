@@ -39,11 +39,12 @@ class DuplicateJobError(SimQueueError):
 
 
 class UnknownJobError(SimQueueError, KeyError):
-    """A job id the queue has never seen."""
+    """A job id the queue does not know: never enqueued, or forgotten by its retention window
+    (``why`` says which window)."""
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, why: str = "") -> None:
         self.job_id = job_id
-        super().__init__(f"unknown job id {job_id!r}")
+        super().__init__(f"unknown job id {job_id!r}" + (f" ({why})" if why else ""))
 
     def __str__(self) -> str:  # KeyError would otherwise print the repr of the args
         return str(self.args[0])

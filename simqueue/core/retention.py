@@ -36,6 +36,14 @@ class Retention:
     def __len__(self) -> int:
         return len(self._kept)
 
+    def __str__(self) -> str:
+        bounds = []
+        if self.count is not None:
+            bounds.append(f"the newest {self.count:,} finished jobs")
+        if self.seconds != math.inf:
+            bounds.append(f"those finished within {self.seconds:g} s of the newest")
+        return "the queue remembers " + " and ".join(bounds)
+
     def finished(self, rec: JobRecord, t: float, jobs: dict[str, JobRecord]) -> None:
         """``rec`` finished at ``t``: it joins the window, and jobs that fall out leave ``jobs``
         (unless their id has been enqueued anew since)."""

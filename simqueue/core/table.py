@@ -276,15 +276,21 @@ class JobTable:
     def state_of(self, job_id: str) -> JobState:
         rec = self._jobs.get(job_id)
         if rec is None:
-            raise UnknownJobError(job_id)
+            raise self._unknown(job_id)
         return rec.state
 
     def job(self, job_id: str) -> JobInfo:
         """A read-only record of one job: state, attempt, payload, timestamps."""
         rec = self._jobs.get(job_id)
         if rec is None:
-            raise UnknownJobError(job_id)
+            raise self._unknown(job_id)
         return rec.info()
+
+    def _unknown(self, job_id: str) -> UnknownJobError:
+        retention = self._retention
+        if retention is None:
+            return UnknownJobError(job_id)
+        return UnknownJobError(job_id, f"never enqueued, or finished and forgotten: {retention}")
 
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._jobs

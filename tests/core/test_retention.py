@@ -28,7 +28,7 @@ def test_a_count_window_keeps_the_newest_finished_jobs_and_counts_them_all(make_
     finish(q, clock, [f"j{i}" for i in range(20)], fail_every=4)
     assert sorted(j.id for j in q.jobs_info()) == [f"j{i}" for i in range(15, 20)]
     assert q.counts() == {"pending": 0, "in_flight": 0, "completed": 15, "dead": 5}
-    with pytest.raises(UnknownJobError):
+    with pytest.raises(UnknownJobError, match="forgotten: the queue remembers the newest 5 "):
         q.job("j0")
 
 

@@ -21,5 +21,7 @@ def test_a_server_forgets_finished_jobs_beyond_its_window(tmp_path) -> None:
         status, st = call(srv.url, "GET", "/status")
         assert st["counts"]["completed"] == 30
         assert len(srv.q.jobs_info()) == 10
+        status, answer = call(srv.url, "GET", "/jobs/job-0")
+        assert status == 404 and "forgotten" in answer["error"]
         status, answer = call(srv.url, "POST", "/jobs", jobs(1))  # job-0, forgotten: new again
         assert status == 200 and answer["accepted"] == 1
