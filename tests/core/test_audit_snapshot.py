@@ -50,6 +50,18 @@ def _counters(q) -> dict[str, int]:
     return {name: getattr(q, name) for name in COUNTERS}
 
 
+def _two_snapshots(q, clock, then: int = 0) -> Path:
+    """Work, a snapshot, more work, the newest snapshot (returned), ``then`` more jobs, closed."""
+    _work(q, clock, 0)
+    q.snapshot()
+    _work(q, clock, 100)
+    newest = Path(q.snapshot())
+    if then:
+        _work(q, clock, 200, n=then)
+    q.close()
+    return newest
+
+
 def _shared_chunk_dir(make_queue, clock, data_dir: Path) -> tuple[Path, object]:
     """Two kept snapshots that both list the first one's chunk, a log pruned behind the older."""
     q = make_queue(segment_bytes=4096)
@@ -94,13 +106,7 @@ def test_a_flipped_bit_in_a_chunk_header_is_not_read_as_a_newer_schema(
 def test_every_flipped_bit_of_the_snapshot_header_line_falls_back_never_newer_schema(
     make_queue, clock, data_dir
 ) -> None:
-    q = make_queue()
-    _work(q, clock, 0)
-    q.snapshot()
-    _work(q, clock, 100)
-    newest = Path(q.snapshot())
-    _work(q, clock, 200, n=4)
-    q.close()
+    newest = _two_snapshots(make_queue(), clock, then=4)
     pristine = copy_dir(data_dir, data_dir.parent / "pristine")
     expected = observe(make_queue(copy_dir(pristine, data_dir.parent / "ref")))
     head_len = newest.read_bytes().index(b"\n") + 1
@@ -204,12 +210,7 @@ def test_a_schema_1_directory_is_read_and_its_chunks_get_copies(
 def test_a_damaged_schema_digit_of_a_schema_1_header_falls_back(
     make_queue, clock, data_dir
 ) -> None:
-    q = make_queue()
-    _work(q, clock, 0)
-    q.snapshot()
-    _work(q, clock, 100)
-    newest = Path(q.snapshot())
-    q.close()
+    newest = _two_snapshots(make_queue(), clock)
     expected = observe(make_queue(copy_dir(data_dir, data_dir.parent / "ref")))
     _as_schema_1(data_dir / "snapshots")
     data = bytearray(newest.read_bytes())
