@@ -157,6 +157,13 @@ class DurableQueue(DurableTable):
         self._committer.commit(now)
         return seq
 
+    def sync_unlocked(self) -> int:
+        """:meth:`sync` without the mutex and the group committer's hand-over: for a
+        single-threaded caller that owns the queue (the simulation's flush timer)."""
+        self._check_open()
+        self._committer.sync()
+        return self.writer.durable_seq
+
     # ------------------------------------------------------------------ dispatching
     @operation
     def dispatch(self, worker: int) -> Job | None:

@@ -385,7 +385,7 @@ class Controller:
     # ------------------------------------------------------------------ timers
     def _sync(self) -> None:
         self._sync_scheduled = False
-        self.q.sync()  # this timer *is* the flush interval expiring
+        self.q.sync_unlocked()  # this timer *is* the flush interval expiring
         self._after_io()
 
     def _snapshot(self, interval: float) -> None:

@@ -21,8 +21,6 @@ and recovers on its own, with no stepping by hand.
 from __future__ import annotations
 
 import gc
-import heapq
-import math
 import os
 import shutil
 import tempfile
@@ -35,6 +33,7 @@ from simqueue.core.errors import InvariantViolation, SimQueueError
 from simqueue.core.jobs import Job
 from simqueue.core.queue import DurableQueue, RecoveryReport
 from simqueue.core.storage import TEAR_MODES
+from simqueue.sim import hotloop
 from simqueue.sim.config import Config
 from simqueue.sim.engine import CRASH_KINDS, Engine
 from simqueue.sim.invariants import Ledger
@@ -198,37 +197,7 @@ class Simulation:
                 gc.enable()
 
     def _run_events_until(self, t: float) -> None:
-        # Kernel.step, inlined: this loop runs every event of a long simulation.
-        kernel = self.engine.kernel
-        heap = kernel._heap
-        clock = kernel.clock
-        pop = heapq.heappop
-        inf = math.inf
-        next_sample = self._next_sample
-        while True:
-            source_time = kernel.source_time
-            if heap and heap[0][0] < source_time:
-                time = heap[0][0]
-                if time > t:
-                    break
-                _, _, action, args, daemon = pop(heap)
-                if not daemon:
-                    kernel._work -= 1
-            elif source_time <= t:
-                time = source_time
-                kernel.source_time = inf
-                action = kernel.source
-                args = ()
-            else:
-                break
-            if time >= next_sample:
-                self._sample_until(time)
-                next_sample = self._next_sample
-            clock._now = time
-            action(*args)
-        if t >= self._next_sample:
-            self._sample_until(t)
-        clock._now = t
+        hotloop.run_until(self.engine, t, self)
         self._trace_read = len(self.engine.trace)
 
     def run_for(self, dt: float) -> None:
