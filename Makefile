@@ -7,8 +7,9 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: install lab demo test lint chromium bench crashtest clean
 
-# The C accelerator (simqueue/core/wal/_codec.c) is compiled by the install, so its source is a prerequisite too.
-$(INSTALLED): pyproject.toml setup.py simqueue/core/wal/_codec.c
+# The C accelerators (simqueue/core/wal/_codec.c, simqueue/sim/_tracepack.c) are compiled by the
+# install, so their sources are prerequisites too.
+$(INSTALLED): pyproject.toml setup.py simqueue/core/wal/_codec.c simqueue/sim/_tracepack.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,bench]'
@@ -23,7 +24,7 @@ LAB_PORT ?= 8888
 LAB_ARGS ?=
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-$(LAB_INSTALLED): pyproject.toml setup.py simqueue/core/wal/_codec.c
+$(LAB_INSTALLED): pyproject.toml setup.py simqueue/core/wal/_codec.c simqueue/sim/_tracepack.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[lab]'

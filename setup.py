@@ -1,6 +1,7 @@
-"""The WAL codec's optional C accelerator (simqueue/core/wal/accel.py says what it does).
+"""The optional C accelerators: the WAL codec (simqueue/core/wal/accel.py says what it does) and
+the trace packer (simqueue/sim/tracelog.py).
 
-Everything else about the package is declared in pyproject.toml. The extension is declared here
+Everything else about the package is declared in pyproject.toml. The extensions are declared here
 because setuptools still calls its pyproject.toml table for extension modules experimental and
 warns about it on every build. ``optional=True``: without a C compiler the build goes on and
 simqueue runs in pure Python.
@@ -23,6 +24,11 @@ setup(
             "simqueue.core.wal._codec",
             sources=["simqueue/core/wal/_codec.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "simqueue.sim._tracepack",
+            sources=["simqueue/sim/_tracepack.c"],
+            optional=True,
+        ),
     ]
 )

@@ -38,4 +38,7 @@ def test_reading_the_build_configuration_raises_no_setuptools_warning() -> None:
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0] == "simqueue"
-    assert lines[-1] == "[('simqueue.core.wal._codec', ['simqueue/core/wal/_codec.c'], True)]"
+    assert lines[-1] == (
+        "[('simqueue.core.wal._codec', ['simqueue/core/wal/_codec.c'], True), "
+        "('simqueue.sim._tracepack', ['simqueue/sim/_tracepack.c'], True)]"
+    )

@@ -77,9 +77,10 @@ def test_engine_draws_randomness_only_from_explicit_streams(module: str) -> None
     assert used <= {"Random"}, f"simqueue/{module} uses random.{sorted(used - {'Random'})}"
 
 
-def test_the_c_accelerator_needs_only_python_and_the_c_library() -> None:
-    source = (PACKAGE / "core" / "wal" / "_codec.c").read_text(encoding="utf-8")
-    includes = {line.split()[1] for line in source.splitlines() if line.startswith("#include")}
+@pytest.mark.parametrize("source", ["core/wal/_codec.c", "sim/_tracepack.c"])
+def test_the_c_accelerators_need_only_python_and_the_c_library(source: str) -> None:
+    text = (PACKAGE / source).read_text(encoding="utf-8")
+    includes = {line.split()[1] for line in text.splitlines() if line.startswith("#include")}
     assert includes <= {"<Python.h>", "<stdint.h>", "<string.h>"}, sorted(includes)
 
 

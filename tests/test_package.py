@@ -47,6 +47,7 @@ SDIST_HAS = [
     "docs/scale.md",
     "simqueue/py.typed",
     "simqueue/core/wal/_codec.c",
+    "simqueue/sim/_tracepack.c",
 ]
 
 pytestmark = pytest.mark.package

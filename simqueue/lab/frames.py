@@ -64,7 +64,7 @@ class SampledRun(Protocol):
 
 def trace_frame(sim: Simulation) -> pd.DataFrame:
     """One row per trace event: time, kind, job_id, attempt, worker, seq, durable_seq, detail."""
-    df = pd.DataFrame.from_records(sim.trace, columns=list(FIELDS))
+    df = pd.DataFrame.from_records(list(sim.trace), columns=list(FIELDS))
     df["detail"] = df["detail"].astype(object)
     return df
 

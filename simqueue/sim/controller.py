@@ -53,8 +53,8 @@ from simqueue.sim.trace import (
     STALE,
     SYNC,
     TIMEOUT,
-    TraceTuple,
 )
+from simqueue.sim.tracelog import Trace
 from simqueue.sim.workers import WorkModel
 
 
@@ -66,7 +66,7 @@ class World(Protocol):
     kernel: Kernel
     fs: FileSystem
     model: WorkModel
-    trace: list[TraceTuple]
+    trace: Trace
     acks: list[tuple[str, float, float]]
     jobs_arrived: int
     fenced: int

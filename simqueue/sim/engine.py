@@ -37,7 +37,8 @@ from simqueue.sim.config import CRASH_KINDS, Config
 from simqueue.sim.controller import Controller
 from simqueue.sim.disk_wait import DiskWait
 from simqueue.sim.kernel import Kernel
-from simqueue.sim.trace import CRASH, RECOVER, REJECTED, WAITING, TraceTuple
+from simqueue.sim.trace import CRASH, RECOVER, REJECTED, WAITING
+from simqueue.sim.tracelog import Trace
 from simqueue.sim.workers import WorkModel
 
 __all__ = ["CRASH_KINDS", "Engine", "QueueDown"]
@@ -62,7 +63,7 @@ class Engine:
         self.disk_wait = DiskWait(self.disk, self.disk_rng)
         self.arrival_rng = random.Random(f"{config.seed}:arrivals")
         self.crash_rng = random.Random(f"{config.seed}:crash")
-        self.trace: list[TraceTuple] = []
+        self.trace = Trace()
         self.recoveries: list[RecoveryReport] = []
         #: (job id, arrived at, acknowledged at) of every acknowledged enqueue.
         self.acks: list[tuple[str, float, float]] = []

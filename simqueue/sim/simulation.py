@@ -39,7 +39,8 @@ from simqueue.sim.engine import CRASH_KINDS, Engine
 from simqueue.sim.invariants import Ledger
 from simqueue.sim.kernel import EmptySchedule
 from simqueue.sim.summary import Summary, summarize
-from simqueue.sim.trace import TraceEvent, TraceTuple
+from simqueue.sim.trace import TraceEvent
+from simqueue.sim.tracelog import Trace
 
 #: A periodic state sample: time, pending, in_flight, completed, dead, wal_bytes, durable_seq,
 #: last_seq (None while the queue is down), and the clients waiting for it to come back.
@@ -132,6 +133,7 @@ class Simulation:
     def _sample_until(self, t: float) -> None:
         """Record state samples up to time ``t`` (the state is constant between events; while
         the queue is down its counts are None and the waiting clients are counted)."""
+        self.engine.trace.pack()  # between events: the newest whole blocks become rows
         q = None if self.engine.crashed else self.engine.q
         interval = self.config.metrics_interval
         while self._next_sample <= t:
@@ -292,8 +294,9 @@ class Simulation:
 
     # ------------------------------------------------------------------ reading results
     @property
-    def trace(self) -> list[TraceTuple]:
-        """Raw trace tuples (time, kind, job_id, attempt, worker, seq, durable_seq, detail)."""
+    def trace(self) -> Trace:
+        """Raw trace tuples (time, kind, job_id, attempt, worker, seq, durable_seq, detail): a
+        sequence, indexed and sliced like a list (:class:`~simqueue.sim.tracelog.Trace`)."""
         return self.engine.trace
 
     def events(self, kind: str | None = None) -> list[TraceEvent]:

@@ -12,7 +12,6 @@ acknowledged jobs a crash took away (only ever under ``fsync="never"`` and a pow
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,7 +103,7 @@ def summarize(engine: Engine, *, elapsed: float, lost_acknowledged: int) -> Summ
     """The summary of ``engine``'s run so far. While the queue is down after a crash its job
     counts, waits and WAL size read as zero (nothing is in memory to count)."""
     q = None if engine.crashed else engine.q
-    counts = Counter(t[1] for t in engine.trace)
+    counts = engine.trace.kind_counts()
     ack_latencies = sorted(acked - arrived for _, arrived, acked in engine.acks)
     if q is None:
         waits: list[float] = []
