@@ -29,8 +29,11 @@ job. Each target is the median over repeats of a ratio taken within one repeat.
 
 Also, as its own labelled row (not comparable with the rest: one request carries all N jobs):
 one ``POST /jobs`` of 20,000 jobs under ``batch``, timed to its acknowledgement and until all
-completed, and the recovery time after a ``kill -9``. Nothing is asserted; the verdicts against
-the targets are printed and recorded in ``benchmarks/results.json`` (section ``server``).
+completed, and the recovery time after a ``kill -9``. And the request path alone (``http_get``):
+16 kept-alive clients sending ``GET /`` (no queue operation, no fsync), with the server's and
+the clients' CPU per request, so the cost of HTTP can be told from the cost of the commit.
+Nothing is asserted; the verdicts against the targets are printed and recorded in
+``benchmarks/results.json`` (section ``server``).
 """
 
 from __future__ import annotations
@@ -234,6 +237,35 @@ def targets(cells: list[dict[str, Any]], bare: dict[str, list[float]]) -> dict[s
     }
 
 
+def bench_http(clients: int, n: int) -> dict[str, Any]:
+    """The request path alone: ``clients`` kept-alive clients sending ``n`` ``GET /`` in all
+    (no queue operation, no fsync) to one ``simqueue run``; requests/s and the CPU the server
+    and the clients spent per request, in µs."""
+    with temp_dir() as d:
+        proc, url = _spawn(os.path.join(d, "q"), "always", WORKERS)
+        try:
+            conns = [Client(url, timeout=120) for _ in range(clients)]
+            cpu0, own0 = _cpu_seconds(proc.pid), _own_cpu()
+            out = run_producers(
+                clients,
+                n,
+                lambda c, i: conns[c].request("GET", "/"),
+                lambda c: conns[c].request("GET", "/"),
+            )
+            server, client = _cpu_seconds(proc.pid) - cpu0, _own_cpu() - own0
+            for conn in conns:
+                conn.close()
+        finally:
+            _stop(proc)
+    return {
+        "clients": clients,
+        "requests": n,
+        "requests_per_s": rate(n, out["seconds"]),
+        "server_cpu_us_per_request": server / n * 1e6,
+        "client_cpu_us_per_request": client / n * 1e6,
+    }
+
+
 def bench_bulk(n: int, workers: int = 8) -> dict[str, Any]:
     """One POST of ``n`` jobs under ``batch``: to its acknowledgement, to all completed; then
     the recovery time after a kill -9."""
@@ -303,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     cells, bare = got["cells"], got["bare_p50_ms"]
     verdicts = targets(cells, bare)
     bulk = bench_bulk(5_000 if quick else 20_000)
+    http = bench_http(16, 4_000 if quick else 10_000)
     print_table(cells, title="one job per request, durable acknowledgements")
     for c, v in bare.items():
         print(f"bare pwrite+fdatasync p50 before the {c}-client cells: {v} ms")
@@ -310,6 +343,11 @@ def main(argv: list[str] | None = None) -> int:
         met = "met" if v["met"] else "MISSED"
         print(f"{key}: {v['value']:.2f} (target {v['op']} {v['target']:g}): {met}")
     print(f"bulk POST of {bulk['jobs']:,} jobs: {bulk['jobs_per_s']:,.0f} jobs/s to completion")
+    print(
+        f"GET / alone, {http['clients']} clients: {http['requests_per_s']:,.0f} requests/s, "
+        f"server {http['server_cpu_us_per_request']:.0f} µs and clients "
+        f"{http['client_cpu_us_per_request']:.0f} µs of CPU per request"
+    )
     if not args.no_write:
         section = {
             "quick": quick,
@@ -322,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
             "cells": cells,
             "targets": verdicts,
             "bulk": bulk,
+            "http_get": http,
         }
         print(f"results: {write_results('server', section)}")
     return 0

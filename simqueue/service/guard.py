@@ -26,7 +26,7 @@ WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
 
 
 class Headers(Protocol):
-    """A request's headers (an ``email.message.Message``, or a dict in tests)."""
+    """A request's headers (:class:`simqueue.service.http11.Headers`, or a dict in tests)."""
 
     def get(self, name: str, /) -> str | None: ...
 

@@ -4,13 +4,21 @@ Every answer is JSON (except the Prometheus text of ``/metrics``); every error i
 status, or 500 for a bug. Answers are HTTP/1.1 and the connection is kept alive for the next
 request (``Connection: close`` from the client, or HTTP/1.0 without ``keep-alive``, closes it),
 except after a request whose body was not read to its end (a refused ``POST``, a body sent to a
-``GET``), after a bug, and once the server stops: the connection closes after such an answer so
-an unread body is never taken for the next request. An idle connection closes after the read
-timeout (``RequestHandler.timeout``). Request bodies have a size limit, a
-shared memory budget and a time limit; connections are bounded and each request has a deadline
+``GET``), after a request that cannot be framed (a bad request line or header: 400, 414, 431,
+505), after a bug, and once the server stops: the connection closes after such an answer so an
+unread body is never taken for the next request. An idle connection closes after the read
+timeout (``RequestHandler.timeout``). Request bodies have a size limit, a shared memory budget
+and a time limit; connections are bounded and each request has a deadline
 (:mod:`simqueue.service.connections`); ``Host``, ``Origin``, the content type and the token are
 checked first (:mod:`simqueue.service.guard`). Nothing from a request ever becomes a file path.
 The operations themselves belong to the :class:`Api` the server passes in.
+
+The server is a :class:`socketserver.ThreadingTCPServer` (a thread per connection, as
+``POST /jobs`` blocks until its jobs are durable); each connection's requests are read and
+answered by :mod:`simqueue.service.http11` rather than http.server, whose header parsing (the
+:mod:`email` package), per-answer ``Date`` formatting and per-read ``poll()`` cost more CPU than
+the rest of a one-job request. An answer leaves in one send; the access log line is formatted
+only when the server was started with ``access_log``.
 """
 
 from __future__ import annotations
@@ -19,10 +27,9 @@ import contextlib
 import json
 import logging
 import socket
+import socketserver
 import time
 from collections.abc import Iterator
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -35,6 +42,16 @@ from simqueue.service.connections import (
     refuse,
 )
 from simqueue.service.guard import Guard
+from simqueue.service.http11 import (
+    CONTINUE,
+    METHODS,
+    BadRequest,
+    Headers,
+    SocketReader,
+    answer,
+    parse_head,
+    sendall,
+)
 from simqueue.service.jobfile import JobFileError, parse_jobs_text
 from simqueue.service.metrics import Metrics
 
@@ -43,6 +60,8 @@ logger = logging.getLogger(__name__)
 access_logger = logging.getLogger(__name__ + ".access")
 
 ENDPOINTS = ["POST /jobs", "GET /jobs/<id>", "GET /status", "GET /metrics"]
+#: One encoder for every answer: json.dumps with options builds a new one per call.
+_JSON = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 class ApiError(Exception):
@@ -71,8 +90,8 @@ class Api(Protocol):
     def status(self) -> dict[str, Any]: ...
 
 
-class ApiServer(ThreadingHTTPServer):
-    """A threading HTTP server bound to one :class:`Api`."""
+class ApiServer(socketserver.ThreadingTCPServer):
+    """A threading server of :class:`RequestHandler` bound to one :class:`Api`."""
 
     daemon_threads = False  # stop() waits for requests being answered (their jobs are durable)
     block_on_close = True
@@ -88,6 +107,21 @@ class ApiServer(ThreadingHTTPServer):
         self.bodies = BodyBudget(2 * app.max_body_bytes)
         super().__init__(address, RequestHandler)
         self.guard = Guard(address[0], self.server_address[1], app.token)
+        self._origins: dict[tuple[str | None, str | None], tuple[int, str] | None] = {}
+
+    def check_origin(self, headers: Headers) -> tuple[int, str] | None:
+        """The guard's verdict on ``Host`` and ``Origin``, remembered per pair of values: a
+        client sends the same two on every request, and parsing them is not free."""
+        key = (headers.get("Host"), headers.get("Origin"))
+        try:
+            return self._origins[key]
+        except KeyError:
+            pass
+        verdict = self.guard.check_origin(headers)
+        if len(self._origins) >= 256:  # a bound whatever the clients send
+            self._origins.clear()
+        self._origins[key] = verdict
+        return verdict
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """One thread per connection, up to the limit; past it a 503 and the connection closed."""
@@ -107,64 +141,92 @@ class ApiServer(ThreadingHTTPServer):
         self.connections.sweep()
 
 
-class RequestHandler(BaseHTTPRequestHandler):
+class RequestHandler(socketserver.BaseRequestHandler):
+    """One connection: requests read by :class:`~simqueue.service.http11.SocketReader`, one
+    after another, until one of them (or an error) closes it."""
+
     server: ApiServer
-    protocol_version = "HTTP/1.1"  # keep-alive: a connection serves many requests
-    disable_nagle_algorithm = True  # headers and body leave at once, not after a delayed ACK
-    server_version = "simqueue"
-    sys_version = ""
     timeout = 10  # seconds a client may take to send its request
-    error_content_type = "application/json"
+
+    # what the request being answered is (the error paths and the access log read them)
+    command = ""
+    path = ""
+    requestline = ""
+    request_version = "HTTP/1.1"
+    headers: Headers = Headers()
+    close_connection = True
 
     # -- plumbing -----------------------------------------------------------------------------
+    def setup(self) -> None:
+        self.connection: socket.socket = self.request
+        # headers and body leave in one send anyway; no delayed ACK holds the next answer
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.reader = SocketReader(self.connection, self.timeout)
+
+    def handle(self) -> None:
+        self.close_connection = False
+        while not self.close_connection:
+            self.handle_one_request()
+
     def handle_one_request(self) -> None:
         """One request, under the connection's deadline (none once the server is closing)."""
         if not self.server.connections.waiting(self.connection):
             self.close_connection = True
             return
         try:
-            super().handle_one_request()
+            self._one_request()
         except OSError:  # the client went away, or its connection was cut at the deadline
             self.close_connection = True
 
-    def log_message(self, format: str, *args: Any) -> None:
-        if self.server.app.access_log:
-            access_logger.info("%s %s", self.address_string(), format % args)
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """Errors http.server raises itself (bad request line, unsupported method) as JSON."""
+    def _one_request(self) -> None:
+        self.command, self.requestline, self.request_version = "", "", "HTTP/1.1"
         try:
-            phrase = HTTPStatus(code).phrase
-        except ValueError:
-            phrase = "error"
-        self.close_connection = True
-        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
-            self.request_version = "HTTP/1.0"  # garbage request line: still answer with headers
-        self._send_json(code, {"error": message or phrase, "status": code})
+            req = parse_head(self.reader.read_head())
+        except BadRequest as exc:
+            self.close_connection = True
+            self._send_json(exc.status, {"error": exc.message, "status": exc.status})
+            return
+        if req is None:  # the client closed (or sent a blank line): nothing to answer
+            self.close_connection = True
+            return
+        self.command, self.path, self.request_version = req.method, req.target, req.version
+        self.requestline, self.headers = req.line, req.headers
+        self.close_connection = not req.keep_alive
+        if req.method not in METHODS:
+            self.close_connection = True
+            message = f"Unsupported method ({req.method!r})"
+            self._send_json(501, {"error": message, "status": 501})
+            return
+        if req.expect_continue:  # curl waits (a second) for this before sending a body
+            sendall(self.connection, CONTINUE)
+        self._route(req.method)
 
     def _send(
         self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
     ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        data = answer(
+            status,
+            body,
+            content_type,
+            headers,
+            close=self.close_connection,
+            keep_alive_header=self.request_version == "HTTP/1.0",
+            head=self.command == "HEAD",
+        )
+        sendall(self.connection, data)
+        if self.server.app.access_log:  # formatted only when asked for
+            access_logger.info(
+                '%s "%s" %d %d', self.client_address[0], self.requestline, status, len(body)
+            )
 
     def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
-        body = json.dumps(obj, indent=None, separators=(",", ":"), default=str).encode() + b"\n"
-        self._send(status, body, "application/json", headers)
+        self._send(status, _JSON.encode(obj).encode() + b"\n", "application/json", headers)
 
     # -- routing ------------------------------------------------------------------------------
     def _route(self, method: str) -> None:
         """Answer one request; every failure becomes a JSON error answer."""
         try:
-            refusal = self.server.guard.check_origin(self.headers)
+            refusal = self.server.check_origin(self.headers)
             if refusal is not None:
                 self._drop_body()
                 raise ApiError(*refusal)
@@ -179,7 +241,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except TimeoutError:
-            raise  # a stalled client: http.server drops the connection
+            raise  # a stalled client: handle_one_request drops the connection
         except Exception as exc:  # a bug: answer (JSON, 500) instead of dropping the connection
             logger.error("error answering %s %r: %r", method, self.path, exc)
             self.close_connection = True
@@ -274,7 +336,7 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _read_jobs(self, length: int) -> list[Job]:
         try:
-            body = self.rfile.read(length)
+            body = self.reader.read(length)
         except TimeoutError:  # headers, then silence: answer and free this thread
             self.close_connection = True
             raise ApiError(
@@ -316,31 +378,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         deadline = time.monotonic() + 2.0
         left = length
         with contextlib.suppress(OSError):
-            self.connection.settimeout(0.5)
+            self.reader.set_timeout(0.5)
             while left > 0 and time.monotonic() < deadline:
-                chunk = self.rfile.read1(min(left, 1 << 16))
+                chunk = self.reader.read1(min(left, 1 << 16))
                 if not chunk:
                     break
                 left -= len(chunk)
-
-    # -- methods ------------------------------------------------------------------------------
-    def do_GET(self) -> None:
-        self._route("GET")
-
-    def do_HEAD(self) -> None:
-        self._route("HEAD")
-
-    def do_POST(self) -> None:
-        self._route("POST")
-
-    def do_PUT(self) -> None:
-        self._route("PUT")
-
-    def do_DELETE(self) -> None:
-        self._route("DELETE")
-
-    def do_PATCH(self) -> None:
-        self._route("PATCH")
 
 
 __all__ = ["ENDPOINTS", "Api", "ApiError", "ApiServer", "RequestHandler"]
