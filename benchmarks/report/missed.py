@@ -22,7 +22,7 @@ def _t(fragment: str, **values: Any) -> str:
 def _why_simulation_ratio(doc: dict[str, Any], h: Row) -> str:
     sim = doc.get("simulation") or {}
     profiles = sim.get("profiles") or {}
-    ratio = h["value"]
+    ratio, target = h["value"], sim.get("target_ratio", 1.5)
     sq = statistics.median(r["simqueue"]["jobs_per_wall_second"] for r in sim["runs"])
     sp = statistics.median(r["simpy"]["jobs_per_wall_second"] for r in sim["runs"])
     ratio_text = _t(
@@ -31,12 +31,25 @@ def _why_simulation_ratio(doc: dict[str, Any], h: Row) -> str:
         simqueue_us=1e6 / sq,
         simpy=sp,
         simpy_us=1e6 / sp,
-        target_us=1e6 / (1.5 * sp),
-        need=1.5 / ratio if ratio else float("nan"),
+        target=target,
+        target_us=1e6 / (target * sp),
+        need=target / ratio if ratio else float("nan"),
         **layer_shares(profiles.get("simqueue")),
     )
     simpy = _t("sim-ratio-simpy") if profiles.get("simpy") else ""
-    return sentences(ratio_text, simpy, _t("sim-ratio-tried"))
+    return sentences(ratio_text, simpy, _t("sim-ratio-tried", target=target))
+
+
+def _why_simulation_memory(doc: dict[str, Any], h: Row) -> str:
+    memory = (doc.get("simulation") or {}).get("memory") or {}
+    by = {m["variant"]: m["bytes_per_job"] for m in memory.get("rows", [])}
+    return _t(
+        "sim-memory",
+        packed=by.get("packed", float("nan")),
+        tuples=by.get("tuples", float("nan")),
+        window=by.get("window", float("nan")),
+        target=memory.get("target_bytes_per_job", 300),
+    )
 
 
 def _why_scaling(doc: dict[str, Any], h: Row) -> str:
@@ -140,6 +153,8 @@ def _explainer(h: Row) -> Why:
     item, measure = h["item"], h["measure"]
     if item.startswith("1") and "SimPy" in measure and "reference" in measure:
         return _why_simulation_ratio
+    if item.startswith("1") and "bytes per job" in measure:
+        return _why_simulation_memory
     if item.startswith("1") and "60 simulated" in measure:
         return lambda doc, h: _t("sim-sixty")
     if item.startswith("2"):

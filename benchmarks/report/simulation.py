@@ -66,6 +66,25 @@ def _variants(sim: dict[str, Any]) -> Blocks:
     return [_t("variants-title", duration=sim["duration"] / 10), md_table(rows), summary]
 
 
+def _memory(sim: dict[str, Any]) -> Blocks:
+    """Resident bytes per job over a long run: the trace packed, as tuples, with a window."""
+    memory = sim.get("memory") or {}
+    if not memory.get("rows"):
+        return []
+    rows = [
+        {
+            "variant": m["variant"],
+            "jobs": m["jobs"],
+            "trace events": m["trace_events"],
+            "bytes per job": m["bytes_per_job"],
+            "resident growth MB": m["resident_growth_mb"],
+            "wall s": m["wall_seconds"],
+        }
+        for m in memory["rows"]
+    ]
+    return [_t("memory-title", jobs=memory["jobs"]), md_table(rows), _t("memory-text")]
+
+
 def _plain(sim: dict[str, Any]) -> Blocks:
     """Plain M/M/8: simqueue, Ciw and SimPy, each against Erlang C."""
     plain = sim.get("plain") or {}
@@ -87,7 +106,10 @@ def section_simulation(doc: dict[str, Any], img: str) -> Blocks:
     out += [_t("intro"), _t("runs-title", duration=sim["duration"]), _runs_table(sim)]
     r = sim.get("ratio")
     if r:
-        out.append(_t("ratio", ratio=spread(r, "x"), verdict=verdict(r["median"] >= 1.5)))
+        target = sim.get("target_ratio", 1.5)
+        met = verdict(r["median"] >= target)
+        out.append(_t("ratio", ratio=spread(r, "x"), target=target, verdict=met))
+    out += _memory(sim)
     out += _variants(sim)
     out += _plain(sim)
     if sim.get("sixty_seconds_wall"):
