@@ -50,7 +50,7 @@ def readmit(live: Controller, waiting: list[tuple[str | None, float]]) -> None:
     for job_id, arrived in waiting:
         if job_id is not None and job_id in q:
             live.trace.append((now, ENQUEUED, job_id, 0, None, None, q.durable_seq, "retried"))
-            live.world.acks.append((job_id, arrived, now))
+            live.world.acks.add(job_id, arrived, now)
         else:
             live._admit(job_id, arrived)
 

@@ -38,6 +38,7 @@ from simqueue.core.jobs import PENDING as PENDING_STATE
 from simqueue.core.jobs import JobState
 from simqueue.core.queue import DurableQueue
 from simqueue.core.storage import FileSystem
+from simqueue.sim.acklog import Acks
 from simqueue.sim.config import Config
 from simqueue.sim.disk_wait import DiskWait, Held
 from simqueue.sim.kernel import Kernel
@@ -67,7 +68,7 @@ class World(Protocol):
     fs: FileSystem
     model: WorkModel
     trace: Trace
-    acks: list[tuple[str, float, float]]
+    acks: Acks
     jobs_arrived: int
     fenced: int
     next_gap: Callable[[], float] | None
@@ -202,11 +203,11 @@ class Controller:
         if group_commit:
             append((now, SYNC, None, None, None, upto, durable, None))
         unacked = self._unacked
-        acks = self._acks
+        add = self._acks.add
         while unacked and unacked[0][0] <= upto:
             seq, job_id, arrived = unacked.popleft()
             append((now, ENQUEUED, job_id, 0, None, seq, durable, None))
-            acks.append((job_id, arrived, now))
+            add(job_id, arrived, now)
 
     def _deferred(self, action: Callable[..., None], *args: Any) -> bool:
         """Under fsync="always" the controller is busy until its fsync returns: an event that

@@ -33,6 +33,7 @@ from simqueue.core.jobs import Job
 from simqueue.core.queue import DurableQueue, RecoveryReport
 from simqueue.core.storage import FileSystem
 from simqueue.sim import clients, orphans
+from simqueue.sim.acklog import Acks
 from simqueue.sim.config import CRASH_KINDS, Config
 from simqueue.sim.controller import Controller
 from simqueue.sim.disk_wait import DiskWait
@@ -66,7 +67,7 @@ class Engine:
         self.trace = Trace()
         self.recoveries: list[RecoveryReport] = []
         #: (job id, arrived at, acknowledged at) of every acknowledged enqueue.
-        self.acks: list[tuple[str, float, float]] = []
+        self.acks = Acks()
         self.rejected = 0
         self.fenced = 0
         self.jobs_arrived = 0

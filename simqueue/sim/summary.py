@@ -104,7 +104,7 @@ def summarize(engine: Engine, *, elapsed: float, lost_acknowledged: int) -> Summ
     counts, waits and WAL size read as zero (nothing is in memory to count)."""
     q = None if engine.crashed else engine.q
     counts = engine.trace.kind_counts()
-    ack_latencies = sorted(acked - arrived for _, arrived, acked in engine.acks)
+    ack_latencies = sorted(engine.acks.latencies())
     if q is None:
         waits: list[float] = []
         latencies: list[float] = []

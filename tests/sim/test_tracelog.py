@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from simqueue import Config, Exponential, Poisson, Simulation
 from simqueue.sim import tracelog
+from simqueue.sim.acklog import Acks
 from simqueue.sim.trace import KINDS, TraceTuple
 from simqueue.sim.tracelog import BLOCK, CODES, Trace, pack_py
 
@@ -133,3 +134,16 @@ def test_a_long_simulation_packs_its_trace_and_reads_the_same_events(
     assert n_packed >= 4 * BLOCK
     assert none_packed == n_packed  # the blocks were cut, but kept as tuples
     assert packed == unpacked
+
+
+def test_acknowledgements_read_back_as_the_tuples_added() -> None:
+    acks, rows = Acks(), []
+    for i in range(50):
+        row = (f"job-{i}", i * 0.5, i * 0.5 + 0.004 * (i % 7))
+        acks.add(*row)
+        rows.append(row)
+    assert list(acks) == rows
+    assert len(acks) == 50
+    assert acks[3] == rows[3] and acks[-1] == rows[-1]
+    assert acks[10:20] == rows[10:20]
+    assert acks.latencies() == [b - a for _, a, b in rows]
