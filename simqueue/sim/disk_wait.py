@@ -46,13 +46,18 @@ class DiskWait:
         starting before ``start``; returns when the last is done."""
         files = stats.fsyncs - self.files
         dirs = stats.dir_fsyncs - self.dirs
-        self.seen(stats)
-        disk, rng = self.disk, self.rng
-        t = max(self.free_at, start)
-        for _ in range(files):
-            t += disk.fdatasync.draw(rng)
-        for _ in range(dirs):
-            t += disk.fsync.draw(rng)
+        self.files = stats.fsyncs
+        self.dirs = stats.dir_fsyncs
+        disk, rnd = self.disk, self.rng.random
+        t = self.free_at if self.free_at > start else start
+        if files:
+            quantile = disk.fdatasync.quantile
+            for _ in range(files):
+                t += quantile(rnd())
+        if dirs:
+            quantile = disk.fsync.quantile
+            for _ in range(dirs):
+                t += quantile(rnd())
         self.free_at = t
         return t
 
