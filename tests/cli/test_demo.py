@@ -95,3 +95,20 @@ def test_the_demo_plot_draws_both_targets_and_in_flight_on_its_own_axes() -> Non
     assert len(deadline) == 1 and deadline[0].get_xdata()[0] == 1.0 + TARGET_RECOVERY
     assert counts.get_xlim()[1] > 1.0 + TARGET_RECOVERY  # the target line is inside the axes
     reads_well(fig)
+
+
+def test_the_demo_plot_reads_zero_in_flight_and_zero_finished_while_the_server_is_down() -> None:
+    from simqueue.cli.demo.outputs import plot
+
+    fig = plot(_timeline(), {"jobs": 100, "workers": 4, "recovery_seconds": 0.012})
+    counts, flight, rate = fig.axes
+    for ax in (flight, rate):
+        spans = [
+            (list(line.get_xdata()), list(line.get_ydata()))
+            for line in ax.get_lines()
+            if list(line.get_ydata()) == [0, 0]
+        ]
+        assert ([1.0, 1.5], [0, 0]) in spans, ax.get_ylabel()
+    assert not any(  # the counts are unknown while down, not zero
+        list(line.get_xdata()) == [1.0, 1.5] for line in counts.get_lines()
+    )

@@ -66,6 +66,7 @@ def plot(timeline: Timeline, summary: dict[str, Any]) -> Figure:
     _plot_counts(counts_ax, timeline, t_enq)
     _plot_in_flight(flight_ax, timeline, t_enq, int(summary.get("workers", 0)))
     _plot_rate(rate_ax, timeline, t_enq)
+    _zero_while_down((flight_ax, rate_ax), timeline.marks)
     _mark_outage((counts_ax, flight_ax, rate_ax), timeline.marks, summary["recovery_seconds"])
     counts_ax.set(ylabel="jobs", title=f"simqueue demo: {summary['jobs']} jobs, kill -9, restart")
     counts_ax.set_ylim(bottom=-0.02 * max(1, summary["jobs"]))
@@ -109,6 +110,18 @@ def _plot_in_flight(ax: Axes, timeline: Timeline, t_enq: float, workers: int) ->
         top = max([top, *(s.in_flight for s in pts)])
     ax.set_ylim(-0.5, max(top, workers, 1) * 1.25)
     ax.set_ylabel(f"in flight\n(of {workers} workers)" if workers else "in flight")
+
+
+def _zero_while_down(axes: tuple[Axes, ...], marks: Marks) -> None:
+    """While no server runs nothing is in flight and nothing finishes: those panels read zero
+    across the outage (measured, not missing: the process was gone). The job counts stay
+    blank there: what the log holds did not change, but no server reported it."""
+    kill, ready = marks.killed - marks.enqueued, marks.ready - marks.enqueued
+    if ready <= kill:
+        return
+    colours = ("tab:blue", "tab:green")
+    for ax, colour in zip(axes, colours, strict=True):
+        ax.plot([kill, ready], [0, 0], color=colour, lw=2.2, solid_capstyle="butt")
 
 
 def _mark_outage(axes: tuple[Axes, ...], marks: Marks, recovery_seconds: float) -> None:
@@ -159,7 +172,7 @@ def _plot_rate(ax: Axes, timeline: Timeline, t_enq: float) -> None:
         TARGET_RATE, color=TARGET_COLOUR, ls="--", lw=1.3, label=f"target {TARGET_RATE} jobs/s"
     )
     ax.set(xlabel="seconds since the jobs were enqueued", ylabel="jobs/s")
-    ax.set_ylim(0, top * 1.15)
+    ax.set_ylim(-0.03 * top, top * 1.15)  # below zero, so a rate of zero shows above the axis
 
 
 __all__ = ["plot", "write_outputs"]
