@@ -7,8 +7,9 @@ live operations of :class:`~simqueue.core.queue.DurableQueue`, :mod:`simqueue.co
 
 Pending jobs are kept in two places: ``_ready`` (a dict, in the order jobs became ready, so its
 head is the next to dispatch) and ``_delayed`` (a heap of ``(ready_at, ready_seq, id)`` for jobs
-backing off). A heap entry is stale once its job was dispatched or re-queued since; stale
-entries are skipped lazily. ``_in_flight`` holds exactly the IN_FLIGHT jobs, in dispatch order.
+backing off). A heap entry is stale once its job was dispatched or re-queued since, or has
+left the retention window (the table no longer knows its id); stale entries are skipped
+lazily. ``_in_flight`` holds exactly the IN_FLIGHT jobs, in dispatch order.
 """
 
 from __future__ import annotations
@@ -189,10 +190,13 @@ class JobTable:
 
     def _live_delayed(self) -> list[tuple[float, int, str]]:
         """The delayed heap's entries that are not stale, in (ready time, seq) order."""
-        jobs = self._jobs
-        return sorted(
-            e for e in self._delayed if jobs[e[2]].state is PENDING and jobs[e[2]].ready_seq == e[1]
-        )
+        return sorted(e for e in self._delayed if self._is_due_entry(e))
+
+    def _is_due_entry(self, entry: tuple[float, int, str]) -> bool:
+        """Whether a delayed-heap entry still stands for its job: the job is known (a
+        retention window may have forgotten it since), pending, and pending since that seq."""
+        rec = self._jobs.get(entry[2])
+        return rec is not None and rec.state is PENDING and rec.ready_seq == entry[1]
 
     def _take_finished(self) -> tuple[list[JobRecord], tuple[int, int]]:
         """The jobs finished since the last snapshot that are still in the retention window
@@ -226,9 +230,9 @@ class JobTable:
         jobs = self._jobs
         while delayed:
             ready_at, rseq, job_id = delayed[0]
-            rec = jobs[job_id]
-            if rec.state is not PENDING or rec.ready_seq != rseq:
-                heapq.heappop(delayed)  # stale entry: dispatched or re-queued since
+            rec = jobs.get(job_id)
+            if rec is None or rec.state is not PENDING or rec.ready_seq != rseq:
+                heapq.heappop(delayed)  # stale: dispatched or re-queued since, or forgotten
                 continue
             if ready_at > now:
                 break
@@ -247,10 +251,8 @@ class JobTable:
         """When the next delayed (backing-off) job becomes ready, or None."""
         delayed = self._delayed
         while delayed:
-            ready_at, rseq, job_id = delayed[0]
-            rec = self._jobs[job_id]
-            if rec.state is PENDING and rec.ready_seq == rseq:
-                return ready_at
+            if self._is_due_entry(delayed[0]):
+                return delayed[0][0]
             heapq.heappop(delayed)
         return None
 

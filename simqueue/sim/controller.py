@@ -8,17 +8,16 @@ is a handler the kernel calls at the right simulated instant:
 * ``_finish``    a worker reports: ACK, or RETRY / DEAD after a failure
 * ``_deadline``  an attempt still running (or hung) at its deadline times out; worker reclaimed
 * ``_late``      a cancelled attempt's result turns up after its deadline: fenced as STALE
-* ``_orphan``     a result of an attempt from before a crash: fenced by its token as FENCED
 * ``_sync``      the group-commit timer: one fsync makes a batch durable, its callers acknowledged
 * ``_snapshot``  the periodic snapshot
 
-All durable state lives in the :class:`~simqueue.core.queue.DurableQueue`; a :class:`Controller`
-keeps only what the controller process would hold in memory (which workers are busy, which
-clients wait for an ack). A crash throws the queue and its controller away together, so a
-controller always has an open queue; recovery builds a new one on the reopened queue.
-
-Every fsync costs the disk profile's latency in virtual time (:mod:`simqueue.sim.disk_wait`);
-a client is acknowledged when its record's fsync returns, its acknowledgement latency.
+(Results from before a crash are fenced by :mod:`simqueue.sim.orphans`; ``run_until`` handles
+the common cases of these handlers in line, :mod:`simqueue.sim.hotloop`.) All durable state lives
+in the :class:`~simqueue.core.queue.DurableQueue`; a :class:`Controller` keeps only what the
+controller process would hold in memory (which workers are busy, which clients wait for an ack).
+A crash throws the queue and its controller away together; recovery builds a new one on the
+reopened queue. Every fsync costs the disk profile's latency in virtual time
+(:mod:`simqueue.sim.disk_wait`); a client is acknowledged when its record's fsync returns.
 """
 
 from __future__ import annotations
@@ -375,9 +374,12 @@ class Controller:
     def _late(self, job_id: str, attempt: int, fails: bool) -> None:
         """The result of an attempt that was cancelled at its deadline arrives anyway."""
         q = self.q
+        rec = q._jobs.get(job_id)
+        if rec is None:  # finished since, and forgotten by the retention window
+            self._emit(STALE, job_id, attempt, None, None, "job finished and was forgotten")
+            return
         ok = q.fail_unlocked(job_id, attempt) if fails else q.complete_unlocked(job_id, attempt)
         if ok in (None, False):
-            rec = q._jobs[job_id]
             why = f"job is {rec.state.value}, current attempt {rec.attempt}"
             self._emit(STALE, job_id, attempt, None, None, why)
         else:  # pragma: no cover - deadlines fire first, so a late result is always stale

@@ -68,6 +68,36 @@ def test_recovery_rebuilds_the_same_window_and_replays_a_reused_id(
     assert observe(make_queue(data_dir, **window)) == expected
 
 
+@pytest.mark.parametrize("window", [{"retain_finished": 2}, {"retain_seconds": 0.25}])
+def test_recovery_of_jobs_that_backed_off_then_left_the_window(
+    make_queue, clock, data_dir, crash_kind, window
+):
+    """A job that failed, backed off, ran again and finished is replayed through the delayed
+    heap (its RETRY) and then dispatched without it (its DISPATCH), leaving the heap an entry
+    that is stale; once the window forgets the job, that entry names a job the table no longer
+    has, and reading the pending order must skip it, not raise."""
+    q = make_queue(max_retry=2, backoff=0.05, **window)
+    q.enqueue_many([Job(f"r{i}") for i in range(4)])
+    for _ in range(4):
+        job = q.dispatch(0)
+        q.fail(job.id, job.attempt)  # backs off 0.05 s
+    clock.advance_by(0.1)
+    for _ in range(4):
+        job = q.dispatch(0)
+        q.complete(job.id, job.attempt)
+        clock.advance_by(0.1)
+    finish(q, clock, [f"f{i}" for i in range(6)])  # r0..r3 leave the window
+    q.enqueue(Job("late"))
+    q.sync()
+    expected = observe(q)
+    crash(q, crash_kind)
+    recovered = make_queue(data_dir, max_retry=2, backoff=0.05, **window)
+    assert observe(recovered) == expected
+    assert recovered.next_ready_at() is None
+    assert recovered.pending_ids() == ["late"]
+    assert recovered.dispatch(1).id == "late"
+
+
 def test_snapshots_stop_listing_chunks_whose_jobs_left_the_window(make_queue, clock, data_dir):
     """After a long history recovery loads about the window, not the history."""
     q = make_queue(retain_finished=50, fsync="never")

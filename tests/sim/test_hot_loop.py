@@ -7,12 +7,15 @@ to the handlers."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from simqueue import Config, Exponential, Poisson, Simulation
+from simqueue import Config, Constant, Exponential, Poisson, Simulation, Uniform
 
 BASE: dict[str, Any] = {
     "arrival": Poisson(150.0),
@@ -55,23 +58,23 @@ def _files(root: str) -> dict[str, bytes]:
 
 
 def _run(tmp_path: Path, name: str, changes: dict[str, Any], seed: int, hot: bool) -> Any:
-    cfg = Config(**{**BASE, **changes, "seed": seed, "data_dir": str(tmp_path / name)})
-    sim = Simulation(cfg)
-    if hot:
-        sim.run_until(1.5)
-        sim.run_until(3.0)  # a second call binds the loop again
-    else:
-        sim.run_until_idle(max_time=3.0)
-    outcome = {
-        "trace": list(sim.trace),
-        "acks": sim.acknowledgements(),
-        "counts": sim.queue.counts() if not sim.crashed else None,
-        "samples": sim.samples(),
-        "arrived": sim.engine.jobs_arrived,
-        "rejected": sim.engine.rejected,
-    }
-    sim.close()
-    outcome["files"] = _files(cfg.data_dir or "")
+    data_dir = tempfile.mkdtemp(prefix=name + "-", dir=tmp_path)  # fresh for every run
+    cfg = Config(**{**BASE, **changes, "seed": seed, "data_dir": data_dir})
+    with Simulation(cfg) as sim:
+        if hot:
+            sim.run_until(1.5)
+            sim.run_until(3.0)  # a second call binds the loop again
+        else:
+            sim.run_until_idle(max_time=3.0)
+        outcome = {
+            "trace": list(sim.trace),
+            "acks": sim.acknowledgements(),
+            "counts": sim.queue.counts() if not sim.crashed else None,
+            "samples": sim.samples(),
+            "arrived": sim.engine.jobs_arrived,
+            "rejected": sim.engine.rejected,
+        }
+    outcome["files"] = _files(data_dir)
     return outcome
 
 
@@ -88,3 +91,39 @@ def test_run_until_is_the_same_simulation_as_stepping_through_the_handlers(
     assert hot["files"].keys() == stepped["files"].keys()
     for name, data in hot["files"].items():
         assert data == stepped["files"][name], f"{name} differs"
+
+
+configs = st.fixed_dictionaries(
+    {
+        "arrival": st.sampled_from([Poisson(40.0), Poisson(150.0), Poisson(600.0)]),
+        "workers": st.integers(1, 12),
+        "service_time": st.sampled_from([Exponential(1 / 40), Uniform(0.0, 0.05), Constant(0.01)]),
+        "task_timeout": st.sampled_from([0.02, 0.08, 1.0]),
+        "hang_rate": st.sampled_from([0.0, 0.1]),
+        "failure_rate": st.sampled_from([0.0, 0.2]),
+        "max_retry": st.integers(0, 3),
+        "backoff": st.sampled_from([0.0, 0.01, 0.05]),
+        "snapshot_interval": st.sampled_from([None, 0.3, 1.0]),
+        "fsync": st.sampled_from(["batch", "batch", "always", "never"]),
+        "batch_size": st.sampled_from([1, 4, 256]),
+        "flush_interval": st.sampled_from([0.0, 0.002, 0.01]),
+        "disk": st.sampled_from(["instant", "nvme", "sata-ssd", "hdd"]),
+        "retain_finished": st.sampled_from([None, None, 5]),
+        "crash_at": st.sampled_from([None, None, 0.7, 1.3]),
+        "crash_kind": st.sampled_from(["process", "power"]),
+        "clients": st.sampled_from(["retry", "reject"]),
+    }
+)
+
+
+@given(changes=configs, seed=st.integers(0, 2**16))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_run_until_equals_stepping_for_any_configuration(
+    tmp_path: Path, changes: dict[str, Any], seed: int
+) -> None:
+    hot = _run(tmp_path, "hot", changes, seed, hot=True)
+    stepped = _run(tmp_path, "stepped", changes, seed, hot=False)
+    for key in ("trace", "acks", "counts", "samples", "arrived", "rejected", "files"):
+        assert hot[key] == stepped[key], key
