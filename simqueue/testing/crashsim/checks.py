@@ -43,6 +43,7 @@ class Expect:
     backoff: float
     reference: State | None = None
     epoch: int = 0  # the epoch the crashed run handed its tokens out under (0: none)
+    retain: int | None = None  # the run's retention window (retain_finished), if any
 
     @classmethod
     def at(cls, trace: Trace, k: int, acked: int, reference: State | None) -> Expect:
@@ -56,6 +57,7 @@ class Expect:
             trace.params.get("backoff", 0.0),
             reference,
             epoch_in_use(trace, k),
+            trace.params.get("retain_finished"),
         )
 
 
@@ -87,9 +89,15 @@ def check_recovery(q: DurableQueue, exp: Expect) -> tuple[list[str], State]:
     k = q.recovery.next_seq - 1 if q.recovery is not None else 0
     got = observe(q)
     out = _promised_range(k, exp)
-    out += _acknowledged_records(got, exp)
+    try:
+        model: tuple[State, int] | str = model_state(
+            exp.log, k, exp.now, exp.max_retry, exp.backoff, exp.retain
+        )
+    except KeyError as exc:
+        model = str(exc.args[0])
+    out += _acknowledged_records(got, exp, model, k)
     out += _completed_without_ack(got, exp, k)
-    out += _against_the_model(q, got, exp, k)
+    out += _against_the_model(q, got, model, k)
     if exp.reference is not None and got != exp.reference:
         out.append(
             "a recovery that crashed and ran again ended elsewhere than one that did not crash"
@@ -128,14 +136,23 @@ def _promised_range(k: int, exp: Expect) -> list[str]:
     return out
 
 
-def _acknowledged_records(got: State, exp: Expect) -> list[str]:
-    """Every acknowledged record still has its effect: the job is there and did not go back."""
+def _acknowledged_records(
+    got: State, exp: Expect, model: tuple[State, int] | str, k: int
+) -> list[str]:
+    """Every acknowledged record still has its effect: the job is there and did not go back.
+    Under a retention window, a record about a job the model of the log has forgotten, or
+    about an earlier job of an id enqueued anew since, promises nothing about the queue now."""
     out = []
     jobs: dict[str, JobRow] = {j[0]: j for j in got[0]}
+    kept = None if exp.retain is None or isinstance(model, str) else {j[0] for j in model[0][0]}
+    newest = {r.job_id: s for s, r in sorted(exp.log.items()) if s <= k and r.type == wal.ENQUEUE}
     for seq in range(1, exp.acked + 1):
         r = exp.log.get(seq)
-        if r is not None:
-            out += _acknowledged_record(r, seq, jobs.get(r.job_id))
+        if r is None:
+            continue
+        if kept is not None and (r.job_id not in kept or seq < newest.get(r.job_id, 0)):
+            continue
+        out += _acknowledged_record(r, seq, jobs.get(r.job_id))
     return out
 
 
@@ -163,12 +180,14 @@ def _completed_without_ack(got: State, exp: Expect, k: int) -> list[str]:
     ]
 
 
-def _against_the_model(q: DurableQueue, got: State, exp: Expect, k: int) -> list[str]:
-    """The state, FIFO order, interruptions and next seq that the log through ``k`` implies."""
-    try:
-        expected, interrupted = model_state(exp.log, k, exp.now, exp.max_retry, exp.backoff)
-    except KeyError as exc:
-        return [str(exc.args[0])]
+def _against_the_model(
+    q: DurableQueue, got: State, model: tuple[State, int] | str, k: int
+) -> list[str]:
+    """The state, FIFO order, interruptions and next seq that the log through ``k`` implies
+    (``model``: :func:`model_state` of it, or the sentence saying why it cannot be applied)."""
+    if isinstance(model, str):
+        return [model]
+    expected, interrupted = model
     out = []
     if expected[0] != got[0]:
         want = {j[0]: j[1:] for j in expected[0]}

@@ -175,6 +175,7 @@ def _reopen_problems(
             d.clock.now(),
             params.get("max_retry", 3),
             params.get("backoff", 0.0),
+            retain=params.get("retain_finished"),
         )
         status, found = recover_and_check(where, exp, params)
         if status == "violation":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections import deque
 from dataclasses import dataclass
 
 from simqueue.core import wal
@@ -76,21 +77,47 @@ class _ModelJob:
     deadline: float = 0.0  # of the attempt in flight
 
 
+class _Window:
+    """A count window of finished jobs (``retain_finished``), as the queue keeps one: each job
+    that finishes joins it, and the oldest leave the model's jobs once more than ``count`` are
+    in it (unless their id was enqueued anew since)."""
+
+    def __init__(self, count: int | None) -> None:
+        self.count = count
+        self.kept: deque[tuple[str, _ModelJob]] = deque()
+
+    def finished(self, job_id: str, j: _ModelJob, jobs: dict[str, _ModelJob]) -> None:
+        if self.count is None:
+            return
+        self.kept.append((job_id, j))
+        while len(self.kept) > self.count:
+            old_id, old = self.kept.popleft()
+            if jobs.get(old_id) is old:
+                del jobs[old_id]
+
+
 def model_state(
-    log: dict[int, LogRec], upto: int, now: float, max_retry: int, backoff: float
+    log: dict[int, LogRec],
+    upto: int,
+    now: float,
+    max_retry: int,
+    backoff: float,
+    retain: int | None = None,
 ) -> tuple[State, int]:
     """What recovering a log that ends at ``upto`` must give: the records applied in order, then
     each attempt still in flight ended as interrupted (retry or DEAD) at ``now``, in order of
-    deadline. Returns (state, interruptions); a log that cannot be applied raises ``KeyError``
-    with a sentence saying why."""
-    jobs = _apply_log(log, upto)
-    interrupted = _interrupt_in_flight(jobs, upto, now, max_retry, backoff)
+    deadline; with ``retain`` (a count window), finished jobs past it forgotten. Returns
+    (state, interruptions); a log that cannot be applied raises ``KeyError`` with a sentence
+    saying why."""
+    window = _Window(retain)
+    jobs = _apply_log(log, upto, window)
+    interrupted = _interrupt_in_flight(jobs, upto, now, max_retry, backoff, window)
     rows = tuple(sorted((i, j.state, j.attempt, j.reason) for i, j in jobs.items()))
     ready = sorted((j.ready_at, j.ready_seq, i) for i, j in jobs.items() if j.state == "pending")
     return (rows, tuple(i for _, _, i in ready)), interrupted
 
 
-def _apply_log(log: dict[int, LogRec], upto: int) -> dict[str, _ModelJob]:
+def _apply_log(log: dict[int, LogRec], upto: int, window: _Window) -> dict[str, _ModelJob]:
     jobs: dict[str, _ModelJob] = {}
     for seq in range(1, upto + 1):
         r = log.get(seq)
@@ -107,6 +134,8 @@ def _apply_log(log: dict[int, LogRec], upto: int) -> dict[str, _ModelJob]:
         if j is None:
             raise KeyError(f"seq {seq} is about {r.job_id}, never enqueued")
         _apply_record(j, r, seq)
+        if r.type in (wal.ACK, wal.DEAD):
+            window.finished(r.job_id, j, jobs)
     return jobs
 
 
@@ -123,7 +152,12 @@ def _apply_record(j: _ModelJob, r: LogRec, seq: int) -> None:
 
 
 def _interrupt_in_flight(
-    jobs: dict[str, _ModelJob], upto: int, now: float, max_retry: int, backoff: float
+    jobs: dict[str, _ModelJob],
+    upto: int,
+    now: float,
+    max_retry: int,
+    backoff: float,
+    window: _Window,
 ) -> int:
     """End every attempt in flight as recovery does, logging one record each after ``upto``."""
     in_flight = sorted((j.deadline, i) for i, j in jobs.items() if j.state == "in_flight")
@@ -134,6 +168,7 @@ def _interrupt_in_flight(
         j.reason = "interrupted"
         if j.attempt >= max_retry + 1:
             j.state = "dead"
+            window.finished(job_id, j, jobs)
         else:
             j.state, j.ready_at, j.ready_seq = "pending", now + backoff * 2 ** (j.attempt - 1), seq
     return len(in_flight)

@@ -39,6 +39,20 @@ def _steady(d: Driver) -> None:
     d.flush()
 
 
+def _window(d: Driver) -> None:
+    d.open()
+    for rnd in range(6 * d.scale):
+        d.enqueue(2, pad=40)
+        d.fail(d.dispatch(0))  # backs off: RETRY, an entry in the delayed heap
+        d.advance(0.3)  # past its backoff
+        d.complete(d.dispatch(1))  # the other new job (ready first)
+        d.complete(d.dispatch(2))  # the backed-off one, out of the delayed heap
+        d.tick()
+        if rnd == 2:
+            d.snapshot()  # later rounds are replayed: RETRY, DISPATCH, ACK, then forgotten
+    d.flush()
+
+
 def _snapshot_race(d: Driver) -> None:
     d.open()
     for rnd in range(5 * d.scale):
@@ -160,6 +174,22 @@ WORKLOADS: dict[str, Workload] = {
                 segment_bytes=64 * 1024,
             ),
             _steady,
+        ),
+        Workload(
+            "window",
+            "a retention window of 3 finished jobs: jobs fail, back off, run again out of the "
+            "delayed heap and finish, then are forgotten while the log still holds them",
+            dict(
+                fsync="batch",
+                batch_size=3,
+                flush_interval=0.5,
+                max_retry=1,
+                backoff=0.25,
+                task_timeout=2.0,
+                segment_bytes=64 * 1024,
+                retain_finished=3,
+            ),
+            _window,
         ),
         Workload(
             "snapshot-race",
