@@ -22,12 +22,13 @@ operation only notes the seq it needs durable; after releasing the mutex the ope
 :meth:`CommitPolicy.wait_durable`, the group committer (the leader/follower scheme of
 PostgreSQL's WAL flush and etcd's batched fsync): if no fsync is running, the caller becomes the
 leader, takes every record appended so far (its own and other threads'), hands them to the OS
-under the mutex, releases it, fsyncs, and wakes everyone; callers arriving while it runs wait,
-and when it returns each one whose seq it covered returns at once, while the first one not
-covered leads the next fsync for everything appended meanwhile. So every fsync starts as soon
-as the previous one finished if anyone waits, and covers everything that arrived during it. One
-leader at a time (``sync_lock``, always taken before the mutex); anything that rolls or closes
-the current segment also holds ``sync_lock``, so it never pulls the file from under an fsync.
+under the mutex, releases it and fsyncs; callers arriving while it runs sleep, and when it
+returns it wakes each one whose seq it covered, which returns at once, and the first one not
+covered, which leads the next fsync for everything appended meanwhile (the others sleep on).
+So every fsync starts as soon as the previous one finished if anyone waits, and covers
+everything that arrived during it. One leader at a time (``sync_lock``, always taken before the
+mutex); anything that rolls or closes the current segment also holds ``sync_lock``, so it never
+pulls the file from under an fsync.
 
 A caller with a lock of its own (the server's) calls operations inside
 :meth:`CommitPolicy.acks_deferred`, so they return without waiting, releases its lock, then
@@ -36,10 +37,11 @@ waits with :meth:`CommitPolicy.wait_acknowledged`.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
-from collections.abc import Callable, Iterator
+from _thread import LockType, allocate_lock
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import ClassVar
 
 from simqueue.core.errors import StorageError
@@ -52,6 +54,23 @@ CheckOpen = Callable[[], None]
 #: The queue's fail-stop: records the OS error (the queue accepts no more work) and returns the
 #: StorageError to raise, given the error and what failed.
 Stop = Callable[[OSError, str], StorageError]
+
+
+class _Deferring:
+    """:meth:`CommitPolicy.acks_deferred`: a plain class, not a generator, since the server
+    enters it around every operation it makes."""
+
+    __slots__ = ("_local",)
+
+    def __init__(self, local: threading.local) -> None:
+        self._local = local
+
+    def __enter__(self) -> None:
+        local = self._local
+        local.defer = getattr(local, "defer", 0) + 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._local.defer -= 1
 
 
 class CommitPolicy:
@@ -88,7 +107,8 @@ class CommitPolicy:
         #: Held by the group commit's leader from taking the records to recording their fsync,
         #: and by whatever rolls or closes the current segment; taken before the mutex.
         self.sync_lock = threading.Lock()
-        self._local = threading.local()  # ``defer``: this thread's acknowledgements wait later
+        #: ``defer``: how deep this thread is inside :meth:`acks_deferred` (0: not inside).
+        self._local = threading.local()
 
     def enter(self) -> None:
         """A public operation has taken the mutex."""
@@ -107,17 +127,10 @@ class CommitPolicy:
         if seq > self.acknowledged_seq():
             self.wait_durable(seq)
 
-    @contextlib.contextmanager
-    def acks_deferred(self) -> Iterator[None]:
+    def acks_deferred(self) -> AbstractContextManager[None]:
         """While inside, this thread's public operations return without waiting for their
         fsync; the caller then waits with :meth:`wait_acknowledged` (``sync`` still waits)."""
-        local = self._local
-        before = getattr(local, "defer", False)
-        local.defer = True
-        try:
-            yield
-        finally:
-            local.defer = before
+        return _Deferring(self._local)
 
     def commit(self, now: float) -> None:
         """After an operation appended its records (``now``: its clock reading)."""
@@ -158,7 +171,7 @@ class _GroupCommitter(CommitPolicy):
     commit is deferred to :meth:`wait_durable`; a caller of the queue's unlocked forms (one
     thread owning the queue) fsyncs in :meth:`commit` itself."""
 
-    __slots__ = ("_depth", "_want", "_forced", "_cv", "_leading")
+    __slots__ = ("_depth", "_want", "_forced", "_gate", "_waiters", "_leading")
     defers = True
 
     def __init__(self, writer: WALWriter, stop: Stop, check_open: CheckOpen) -> None:
@@ -166,7 +179,10 @@ class _GroupCommitter(CommitPolicy):
         self._depth = 0  # nesting of public operations holding the mutex
         self._want = 0  # the seq the outermost one must see durable before it returns
         self._forced = False  # ``sync`` asked for it: waited for even when deferred
-        self._cv = threading.Condition(threading.Lock())  # followers wait for the leader here
+        self._gate = threading.Lock()  # guards ``_leading`` and ``_waiters``
+        #: Followers asleep until a leader releases them: (the seq each needs durable, the
+        #: lock it sleeps on, held until then), in the order they went to sleep.
+        self._waiters: list[tuple[int, LockType]] = []
         self._leading = False  # a leader is writing and fsyncing
 
     def sync(self, what: str = "WAL fsync") -> None:
@@ -183,29 +199,63 @@ class _GroupCommitter(CommitPolicy):
         if self._depth:
             return 0
         want, forced, self._want, self._forced = self._want, self._forced, 0, False
-        if not forced and getattr(self._local, "defer", False):
+        deferred: int = getattr(self._local, "defer", 0)
+        if deferred and not forced:
             return 0
         return want if want > self.writer.durable_seq else 0
 
     def wait_durable(self, seq: int) -> None:
         """Return once an fsync covering ``seq`` has returned: lead one if none is running,
-        otherwise wait for the running one and, if it did not cover ``seq``, lead or join the
-        next."""
-        cv = self._cv
-        with cv:
-            while self.writer.durable_seq < seq:
-                if not self._leading:
-                    self._leading = True
-                    break
-                cv.wait()
-            else:
-                return
+        otherwise sleep until a leader wakes this thread, because its fsync covered ``seq`` or
+        to lead the next one. Each follower sleeps on a lock of its own, so an fsync wakes only
+        those it covers and one more (a condition's ``notify_all`` woke every waiter after
+        every fsync, most of them only to sleep again)."""
+        gate = self._gate
+        with gate:
+            try:
+                while self.writer.durable_seq < seq:
+                    if not self._leading:
+                        self._leading = True
+                        break
+                    sleeper = allocate_lock()
+                    sleeper.acquire()
+                    self._waiters.append((seq, sleeper))
+                    gate.release()
+                    try:
+                        sleeper.acquire()  # until a leader releases it
+                    finally:
+                        gate.acquire()
+                else:
+                    return
+            finally:
+                if not self._leading and self._waiters:
+                    # Woken to lead, this thread found its record made durable by another sync
+                    # (or it leaves on an error): it hands the turn on, else those asleep wait
+                    # for a leader that never comes.
+                    self._wake(everyone=False)
+        failed = True
         try:
             self._lead()
+            failed = False
         finally:
-            with cv:
+            with gate:
                 self._leading = False
-                cv.notify_all()
+                self._wake(everyone=failed)
+
+    def _wake(self, everyone: bool) -> None:
+        """Holding the gate, no leader running: wake the followers whose records are durable
+        and the first one whose record is not, which leads the next fsync; the rest sleep on.
+        After a failed fsync wake them all (each then finds the queue stopped)."""
+        durable = self.writer.durable_seq
+        asleep: list[tuple[int, LockType]] = []
+        handed = False  # whether a follower was woken to lead the next fsync
+        for waiter in self._waiters:
+            if everyone or waiter[0] <= durable or not handed:
+                handed = handed or waiter[0] > durable
+                waiter[1].release()
+            else:
+                asleep.append(waiter)
+        self._waiters = asleep
 
     def _lead(self) -> None:
         """Take every record appended so far and hand it to the OS (under the mutex, so the

@@ -152,8 +152,7 @@ class Client:
     def _unavailable(self, exc: BaseException) -> ServerUnavailableError:
         if isinstance(exc, ConnectionRefusedError | socket.gaierror):
             return ServerUnavailableError(
-                f"no simqueue server at {self.url} ({_reason(exc)}); start one with "
-                "`simqueue run`"
+                f"no simqueue server at {self.url} ({_reason(exc)}); start one with `simqueue run`"
             )
         return ServerUnavailableError(
             f"no answer from the simqueue server at {self.url} ({_reason(exc)})"

@@ -75,7 +75,7 @@ def _next_job(shared: SharedQueue, w: int, stop_requested: threading.Event) -> J
         ready_at = shared.q.next_ready_at()
         wait = 1.0 if ready_at is None else min(1.0, ready_at - time.time())
         if wait > 0:
-            shared.work.wait(wait)
+            shared.park(wait)
     return None
 
 

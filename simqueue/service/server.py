@@ -46,10 +46,11 @@ from simqueue.service.network import (
     write_server_file,
 )
 from simqueue.service.reads import job_answer, status_answer
-from simqueue.service.shared import NotAccepting, SharedQueue
+from simqueue.service.shared import NotAccepting, SharedQueue, wake
 from simqueue.service.work import (
     Handler,
     HandlerWork,
+    OneCpu,
     SimulatedWork,
     Work,
     load_handler,
@@ -68,7 +69,9 @@ class _Running:
 
 
 class Server:
-    """The durable queue on the wall clock, with worker threads and an HTTP API.
+    """The durable queue on the wall clock, with worker threads and an HTTP API. Its threads
+    run on one CPU (``one_cpu=False``: wherever the OS puts them), a handler's attempts on any
+    (:class:`~simqueue.service.work.OneCpu` says why).
 
     >>> srv = Server("/tmp/q", Config(workers=4), port=0)   # doctest: +SKIP
     >>> srv.start(); srv.url                                # doctest: +SKIP
@@ -88,6 +91,7 @@ class Server:
         grace: float = 10.0,
         access_log: bool = False,
         token: str | None = None,
+        one_cpu: bool = True,
     ) -> None:
         self.data_dir = os.fspath(data_dir)
         self.config = config or Config()
@@ -108,8 +112,12 @@ class Server:
         self._stop_requested = threading.Event()  # set by signals / stop()
         self._halt = threading.Event()  # timers stop
         self._abort = threading.Event()  # simulated work abandons (forced stop)
+        # The server's threads on one CPU, a handler's attempts on any (work.OneCpu says why).
+        self._cpus = OneCpu() if one_cpu else None
         self._work: Work = (
-            HandlerWork(handler) if handler is not None else SimulatedWork(self.config, self._abort)
+            HandlerWork(handler, self._cpus)
+            if handler is not None
+            else SimulatedWork(self.config, self._abort)
         )
         self._running: _Running | None = None
         self._stopped = False
@@ -205,6 +213,8 @@ class Server:
         """A daemon thread whose unexpected error stops the server rather than the thread."""
 
         def run() -> None:
+            if self._cpus is not None:
+                self._cpus.pin()  # the threads this one starts (connections) inherit it
             try:
                 target()
             except BaseException as exc:  # a storage error, or a bug: stop rather than limp on
@@ -222,7 +232,7 @@ class Server:
         self._stop_requested.set()
         shared = self.running.shared
         with shared.lock:
-            shared.work.notify_all()
+            shared.wake_all()
 
     # ------------------------------------------------------------------ stopping
     def request_stop(self) -> None:
@@ -281,7 +291,7 @@ class Server:
         run.httpd.server_close()
         with shared.lock:
             shared.dispatching = False
-            shared.work.notify_all()
+            shared.wake_all()
         drain(self._workers, self.grace if grace is None else grace, self._abort)
         self._halt.set()
         with shared.lock:
@@ -324,7 +334,8 @@ class Server:
         shared = self.running.shared
         try:
             with shared.lock:
-                seq = shared.enqueue(jobs)
+                seq, idle = shared.enqueue(jobs)
+            wake(idle)  # after the lock, so a woken worker finds it free
             durable = shared.acknowledge(seq)  # without the lock: the group commit
         except DuplicateJobError as exc:
             raise ApiError(409, str(exc), job_id=exc.job_id) from None

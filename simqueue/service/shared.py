@@ -7,15 +7,18 @@ records durable (an enqueuer before it answers, a worker under ``always`` before
 attempt, a durable read) waits after releasing the lock, in the queue's group commit
 (:meth:`DurableQueue.wait_acknowledged`): the first waiter fsyncs everything appended so far,
 those arriving meanwhile share the next fsync, and each is answered as soon as the fsync
-covering its record returns. Two conditions on the lock say who waits for what: idle workers
-wait on ``work``, the ``batch`` timer (:func:`~simqueue.service.loops.commit_loop`) on
-``commit``. After anything that appends, the holder calls :meth:`SharedQueue.after`.
+covering its record returns. An idle worker sleeps on a lock of its own
+(:meth:`SharedQueue.park`) until new work wakes it; the ``batch`` timer
+(:func:`~simqueue.service.loops.commit_loop`) waits on the condition ``commit``. After anything
+that appends, the holder calls :meth:`SharedQueue.after`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from _thread import LockType, allocate_lock
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -43,7 +46,8 @@ class SharedQueue:
         self.q = q
         self.metrics = metrics
         self.lock = threading.Lock()
-        self.work = threading.Condition(self.lock)  # idle workers wait here
+        #: Idle workers, each asleep on a lock of its own until released (:meth:`park`).
+        self.idle: list[LockType] = []
         self.commit = threading.Condition(self.lock)  # the batch timer waits here
         self.dispatching = False  # workers take jobs and POST /jobs accepts them
         self.committing = False  # the batch timer runs
@@ -61,9 +65,10 @@ class SharedQueue:
         if self.commit_idle and self.q.sync_due_at is not None:
             self.commit.notify()
 
-    def enqueue(self, jobs: list[Job]) -> int:
-        """Append all of ``jobs`` or none (DuplicateJobError) without waiting for their fsync;
-        returns their last seq, for :meth:`acknowledge`. Raises :class:`NotAccepting` when not
+    def enqueue(self, jobs: list[Job]) -> tuple[int, list[LockType]]:
+        """Append all of ``jobs`` or none (DuplicateJobError) without waiting for their fsync.
+        Returns their last seq, for :meth:`acknowledge`, and the idle workers to wake for them,
+        for :func:`wake` once the lock is released. Raises :class:`NotAccepting` when not
         dispatching."""
         q = self.q
         if not self.dispatching or q.stopped:
@@ -73,9 +78,40 @@ class SharedQueue:
         now = time.time()
         for j in jobs:
             self.enqueued_at[j.id] = now
-        self.work.notify(len(jobs))
         self.after()
-        return seq
+        return seq, self.take_idle(len(jobs))
+
+    def park(self, timeout: float) -> None:
+        """Under the lock: an idle worker sleeps without it until woken (:meth:`take_idle`,
+        :meth:`wake_all`) or ``timeout`` seconds pass, then takes it again.
+
+        Each idle worker sleeps on a lock of its own, so an enqueue can wake one after releasing
+        the server's lock: woken by a condition's ``notify``, which must hold that lock, the
+        worker would at once block on it again."""
+        sleeper = allocate_lock()
+        sleeper.acquire()
+        self.idle.append(sleeper)
+        self.lock.release()
+        try:
+            sleeper.acquire(timeout=timeout)
+        finally:
+            self.lock.acquire()
+            with contextlib.suppress(ValueError):  # timed out: nobody took it off the list
+                self.idle.remove(sleeper)
+
+    def take_idle(self, n: int) -> list[LockType]:
+        """Under the lock: up to ``n`` idle workers, the most recently idle first, off the idle
+        list; release them with :func:`wake` (after the lock, or under it)."""
+        idle = self.idle
+        if not idle:
+            return []
+        taken = idle[-n:] if n < len(idle) else idle[:]
+        del idle[len(idle) - len(taken) :]
+        return taken
+
+    def wake_all(self) -> None:
+        """Under the lock: wake every idle worker (a stop, a fatal error)."""
+        wake(self.take_idle(len(self.idle)))
 
     def acknowledge(self, seq: int) -> int:
         """Without the lock: return once record ``seq`` is acknowledged (durable, unless the
@@ -124,7 +160,7 @@ class SharedQueue:
         if state is DEAD:
             self.finished(job.id, completed=False)
         else:
-            self.work.notify()
+            wake(self.take_idle(1))
 
     def expire(self) -> None:
         """Time out every attempt past its deadline (RETRY or DEAD logged)."""
@@ -135,7 +171,7 @@ class SharedQueue:
             if self.q.state_of(job_id) is DEAD:
                 self.finished(job_id, completed=False)
         if expired:
-            self.work.notify(len(expired))
+            wake(self.take_idle(len(expired)))
             self.after()
 
     def finished(self, job_id: str, completed: bool) -> None:
@@ -179,4 +215,10 @@ class SharedQueue:
         }
 
 
-__all__ = ["NotAccepting", "SharedQueue"]
+def wake(sleepers: list[LockType]) -> None:
+    """Wake the idle workers :meth:`SharedQueue.take_idle` took."""
+    for sleeper in sleepers:
+        sleeper.release()
+
+
+__all__ = ["NotAccepting", "SharedQueue", "wake"]

@@ -10,6 +10,8 @@ the worker runs outside the lock. The attempt returns its :data:`Outcome`.
 * :class:`SimulatedWork` sleeps ``payload.sleep_ms`` (else a draw from ``config.service_time``)
   and fails with probability ``config.failure_rate`` (always, if ``payload.fail`` is true); with
   probability ``config.hang_rate`` it hangs until its deadline.
+
+:class:`OneCpu` keeps the server's threads on one CPU, except while a handler runs.
 """
 
 from __future__ import annotations
@@ -80,21 +82,65 @@ def handler_name(handler: Handler | None) -> str | None:
     return f"{mod}:{getattr(handler, '__qualname__', repr(handler))}"
 
 
-class HandlerWork:
-    """Each attempt calls the handler with the job; an exception fails the attempt."""
+class OneCpu:
+    """The CPU the server's threads run on, and the CPUs the process may use.
 
-    def __init__(self, handler: Handler) -> None:
+    The server's threads take turns holding the GIL, handing it over at every lock, fsync and
+    socket call; spread over several CPUs, each hand-over wakes a thread on another CPU, which
+    costs about twice the CPU per job and half the throughput of the same threads kept on one
+    CPU (``benchmarks/bench_server.py``, 16 clients, on a 2-CPU machine). They never run Python
+    on two CPUs at once anyway. A handler runs on every CPU the process may use (``unpinned``),
+    so what it starts (a subprocess, a call that releases the GIL) is not held to one CPU.
+    Linux only (``os.sched_setaffinity``); elsewhere, or with one CPU, nothing is pinned."""
+
+    def __init__(self) -> None:
+        get = getattr(os, "sched_getaffinity", None)
+        self.everywhere: set[int] = set(get(0)) if get is not None else set()
+        cpus = sorted(self.everywhere)
+        # One server per CPU when several run: spread by process id.
+        self.cpu: int | None = cpus[os.getpid() % len(cpus)] if len(cpus) > 1 else None
+
+    def pin(self) -> None:
+        """Keep the calling thread (and the threads it starts) on the server's CPU."""
+        if self.cpu is not None:
+            _set_affinity({self.cpu})
+
+    def unpin(self) -> None:
+        """Let the calling thread run on any CPU the process may use."""
+        if self.cpu is not None:
+            _set_affinity(self.everywhere)
+
+
+def _set_affinity(cpus: set[int]) -> None:
+    try:
+        os.sched_setaffinity(0, cpus)
+    except OSError:  # a CPU taken away meanwhile: stay as we are (it only costs speed)
+        pass
+
+
+class HandlerWork:
+    """Each attempt calls the handler with the job; an exception fails the attempt. With
+    ``cpus``, the attempt runs unpinned from the server's CPU (:class:`OneCpu`)."""
+
+    def __init__(self, handler: Handler, cpus: OneCpu | None = None) -> None:
         self.handler = handler
+        self.cpus = cpus
 
     def prepare(self, job: Job) -> Attempt:
         return functools.partial(self._call, job)
 
     def _call(self, job: Job) -> Outcome:
+        cpus = self.cpus
+        if cpus is not None:
+            cpus.unpin()
         try:
             self.handler(job)
         except BaseException as exc:  # SystemExit, KeyboardInterrupt too: a failed attempt
             logger.warning("job %r attempt %d failed: %r", job.id, job.attempt, exc)
             return "failed"
+        finally:
+            if cpus is not None:
+                cpus.pin()
         return "ok"
 
 
@@ -160,6 +206,7 @@ __all__ = [
     "Attempt",
     "Handler",
     "HandlerWork",
+    "OneCpu",
     "Outcome",
     "Plan",
     "Released",
