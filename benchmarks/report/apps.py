@@ -64,6 +64,9 @@ def section_server(doc: dict[str, Any], img: str) -> Blocks:
     bulk = srv.get("bulk")
     if bulk:
         out.append(_t("server-bulk", **bulk))
+    http_get = srv.get("http_get")
+    if http_get:
+        out.append(_t("server-http-get", **http_get))
     out.append(caption(doc, "server", fig_server(srv, img)))
     return out
 
