@@ -157,6 +157,17 @@ def _readable_records(files: Files) -> list[LogRec]:
     return out
 
 
+#: The queue options of ``steady``, and of ``window`` with its retention window.
+_STEADY: dict[str, Any] = dict(
+    fsync="batch",
+    batch_size=3,
+    flush_interval=0.5,
+    max_retry=1,
+    backoff=0.25,
+    task_timeout=2.0,
+    segment_bytes=64 * 1024,
+)
+
 WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
@@ -164,31 +175,14 @@ WORKLOADS: dict[str, Workload] = {
             "steady",
             "steady processing with snapshots: group commit (batch of 3), retries, timeouts, "
             "DEAD jobs, a snapshot every fourth round",
-            dict(
-                fsync="batch",
-                batch_size=3,
-                flush_interval=0.5,
-                max_retry=1,
-                backoff=0.25,
-                task_timeout=2.0,
-                segment_bytes=64 * 1024,
-            ),
+            _STEADY,
             _steady,
         ),
         Workload(
             "window",
             "a retention window of 3 finished jobs: jobs fail, back off, run again out of the "
             "delayed heap and finish, then are forgotten while the log still holds them",
-            dict(
-                fsync="batch",
-                batch_size=3,
-                flush_interval=0.5,
-                max_retry=1,
-                backoff=0.25,
-                task_timeout=2.0,
-                segment_bytes=64 * 1024,
-                retain_finished=3,
-            ),
+            {**_STEADY, "retain_finished": 3},
             _window,
         ),
         Workload(
