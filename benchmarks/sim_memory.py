@@ -8,7 +8,7 @@ arrived. Variants (the WAL, snapshots, group commit and the trace are on in all 
 
 * ``packed``: the default: older trace events packed into rows (:mod:`simqueue.sim.tracelog`),
   every finished job kept;
-* ``tuples``: the trace kept as tuples (how it was kept before it was packed);
+* ``tuples``: every event kept as a tuple (what packing saves);
 * ``window``: packed, and a retention window of 100,000 finished jobs
   (``Config(retain_finished=...)``): finished jobs past it leave memory and snapshots.
 

@@ -208,7 +208,7 @@ class _GroupCommitter(CommitPolicy):
         """Return once an fsync covering ``seq`` has returned: lead one if none is running,
         otherwise sleep until a leader wakes this thread, because its fsync covered ``seq`` or
         to lead the next one. Each follower sleeps on a lock of its own, so an fsync wakes only
-        those it covers and one more (a condition's ``notify_all`` woke every waiter after
+        those it covers and one more (a condition's ``notify_all`` would wake every waiter after
         every fsync, most of them only to sleep again)."""
         gate = self._gate
         with gate:
