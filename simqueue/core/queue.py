@@ -220,9 +220,14 @@ class DurableQueue(DurableTable):
 
     # ------------------------------------------------------------------ results
     def _current(self, job_id: str, attempt: int) -> JobRecord | None:
-        """The job if ``attempt`` is its current in-flight attempt; None (stale) otherwise."""
+        """The job if ``attempt`` is its current in-flight attempt; None (stale) otherwise.
+        Under a retention window an unknown id is stale too: its job may have finished and been
+        forgotten while this attempt's result was on its way (a worker that overran its
+        deadline while a retry finished)."""
         rec = self._jobs.get(job_id)
         if rec is None:
+            if self._retention is not None:
+                return None
             raise UnknownJobError(job_id)
         if attempt > rec.attempt or attempt < 1:
             raise IllegalTransitionError(
@@ -245,7 +250,7 @@ class DurableQueue(DurableTable):
         # The small in-flight map, not the map of every job ever seen: it stays in the cache.
         rec = self._in_flight.get(job_id)
         if rec is None or rec.attempt != attempt:
-            rec = self._current(job_id, attempt)  # raises for unknown jobs or future attempts
+            rec = self._current(job_id, attempt)  # raises for unknown ids or future attempts
             if rec is None:
                 self.stale_results += 1
                 return False

@@ -168,7 +168,8 @@ class SharedQueue:
             expired = self.q.expire()
         for job_id in expired:
             self.metrics.timeouts.inc()
-            if self.q.state_of(job_id) is DEAD:
+            # Gone from the table already: it went DEAD and a window of 0 forgot it at once.
+            if job_id not in self.q or self.q.state_of(job_id) is DEAD:
                 self.finished(job_id, completed=False)
         if expired:
             wake(self.take_idle(len(expired)))

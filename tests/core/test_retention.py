@@ -134,3 +134,23 @@ def test_a_bad_window_is_refused_naming_the_field(make_queue, data_dir, kwargs, 
     with pytest.raises(ValueError, match=field):
         make_queue(**kwargs)
     assert not data_dir.exists()
+
+
+def test_a_result_for_a_job_the_window_forgot_is_stale_not_an_error(make_queue, clock):
+    """A worker that overran its deadline reports after the job's retry finished and the window
+    forgot it: its result is stale, as for any attempt that is no longer current."""
+    q = make_queue(retain_finished=1, max_retry=1, backoff=0.0, task_timeout=1.0)
+    q.enqueue(Job("slow"))
+    first = q.dispatch(0)
+    clock.advance_by(2.0)
+    assert q.expire() == ["slow"]  # attempt 1 timed out: retried at once
+    retry = q.dispatch(1)
+    q.complete(retry.id, retry.attempt)
+    finish(q, clock, ["other"])  # "slow" leaves the window
+    assert "slow" not in q
+    stale = q.stale_results
+    assert q.complete(first.id, first.attempt) is False
+    assert q.fail(first.id, first.attempt) is None
+    assert q.stale_results == stale + 2
+    with pytest.raises(UnknownJobError):
+        q.job("slow")  # reads still say it is unknown

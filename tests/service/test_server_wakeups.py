@@ -201,3 +201,29 @@ def test_a_park_that_times_out_leaves_the_idle_list(shared) -> None:
         assert shared.idle == []
         _, idle = shared.enqueue([Job("a")])
     assert idle == []
+
+
+def test_expiring_a_job_a_window_of_zero_forgets_at_once_counts_it_dead(tmp_path) -> None:
+    from simqueue.core.clock import VirtualClock
+
+    clock = VirtualClock()
+    q = DurableQueue.open(
+        str(tmp_path / "q"),
+        clock=clock,
+        fsync="batch",
+        retain_finished=0,
+        max_retry=0,
+        task_timeout=1.0,
+    )
+    try:
+        s = SharedQueue(q, Metrics())
+        s.dispatching = True
+        with s.lock:
+            s.enqueue([Job("a")])
+            assert q.dispatch(0) is not None
+            clock.advance_by(2.0)
+            s.expire()  # DEAD, then forgotten by the window at once
+        assert "a" not in q
+        assert s.metrics.dead._value.get() == 1
+    finally:
+        q.close()
