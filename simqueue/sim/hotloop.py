@@ -37,7 +37,6 @@ names because that is what makes it fast (``python -m benchmarks.bench_simulatio
 from __future__ import annotations
 
 import heapq
-import math
 import sys
 from typing import TYPE_CHECKING, Protocol
 
@@ -76,32 +75,16 @@ def _run_life(engine: Engine, t: float, sampler: Sampler) -> bool:
     clock = kernel.clock
     pop = heapq.heappop
     push = heapq.heappush
-    inf = math.inf
     ctrl = engine._live
     next_sample = sampler._next_sample
     if ctrl is None or not ctrl._group_commit:  # down, or ``always`` / ``never``: no hot path
-        while True:
-            source_time = kernel.source_time
-            if heap and heap[0][0] < source_time:
-                time = heap[0][0]
-                if time > t:
-                    return True
-                _, _, action, args, daemon = pop(heap)
-                if not daemon:
-                    kernel._work -= 1
-            elif source_time <= t:
-                time = source_time
-                kernel.source_time = inf
-                action, args = kernel.source, ()
-            else:
-                return True
-            if time >= next_sample:
+        while (time := kernel.peek()) <= t:
+            if time >= sampler._next_sample:
                 sampler._sample_until(time)
-                next_sample = sampler._next_sample
-            clock._now = time
-            action(*args)
+            kernel.step()
             if engine._live is not ctrl:
                 return False
+        return True
 
     q = ctrl.q
     w = q.writer
