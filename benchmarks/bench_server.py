@@ -31,7 +31,8 @@ Also, as its own labelled row (not comparable with the rest: one request carries
 one ``POST /jobs`` of 20,000 jobs under ``batch``, timed to its acknowledgement and until all
 completed, and the recovery time after a ``kill -9``. And the request path alone (``http_get``):
 16 kept-alive clients sending ``GET /`` (no queue operation, no fsync), with the server's and
-the clients' CPU per request, so the cost of HTTP can be told from the cost of the commit.
+the clients' CPU per request, so the cost of HTTP can be told from the cost of the commit. And
+"always" at 16 clients with the server's threads on one CPU (the default) and ``--any-cpu``.
 Nothing is asserted; the verdicts against the targets are printed and recorded in
 ``benchmarks/results.json`` (section ``server``).
 """
@@ -65,12 +66,14 @@ SYSTEMS = ("simqueue always", "simqueue batch", "huey", "persist-queue")
 WORKERS = 4
 
 
-def _spawn(data_dir: str, fsync: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def _spawn(
+    data_dir: str, fsync: str, workers: int, any_cpu: bool = False
+) -> tuple[subprocess.Popen[bytes], str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIMQUEUE_")}
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, "-m", "simqueue", "run", "--data-dir", data_dir, "--port", "0"]
     cmd += ["--workers", str(workers), "--service-time", "constant(0)", "--failure-rate", "0"]
-    cmd += ["--fsync", fsync, "--snapshot-interval", "10s"]
+    cmd += ["--fsync", fsync, "--snapshot-interval", "10s"] + (["--any-cpu"] if any_cpu else [])
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT
     )
@@ -108,11 +111,13 @@ def _status(url: str) -> dict[str, Any]:
     return dict(st)
 
 
-def produce_simqueue(fsync: str, clients: int, n: int, base: str | None) -> dict[str, Any]:
-    """``clients`` kept-alive HTTP clients against a fresh ``simqueue run``, one job per
-    POST; also the server's fsyncs during the run."""
+def produce_simqueue(
+    fsync: str, clients: int, n: int, base: str | None, any_cpu: bool = False
+) -> dict[str, Any]:
+    """``clients`` kept-alive HTTP clients against a fresh ``simqueue run`` (``--any-cpu``
+    with ``any_cpu``), one job per POST; also the server's fsyncs during the run."""
     with temp_dir(base) as d:
-        proc, url = _spawn(os.path.join(d, "q"), fsync, WORKERS)
+        proc, url = _spawn(os.path.join(d, "q"), fsync, WORKERS, any_cpu)
         try:
             conns = [Client(url, timeout=120) for _ in range(clients)]
 
@@ -237,6 +242,22 @@ def targets(cells: list[dict[str, Any]], bare: dict[str, list[float]]) -> dict[s
     }
 
 
+def bench_placement(n: int, repeats: int, base: str | None) -> dict[str, Any]:
+    """ "always" at 16 clients with the server's threads on one CPU (the default) and with
+    ``--any-cpu``, alternating: median jobs/s and server CPU per job of each."""
+    runs: dict[str, list[dict[str, Any]]] = {"one CPU": [], "any CPU": []}
+    for r in range(repeats):
+        for name in sorted(runs, reverse=r % 2 == 1):
+            runs[name].append(produce_simqueue("always", 16, n, base, name == "any CPU"))
+    return {
+        name: {
+            "jobs_per_s": statistics.median(rate(n, x["seconds"]) for x in got),
+            "server_cpu_us_per_job": _per_job(got, "server_cpu_s", n),
+        }
+        for name, got in runs.items()
+    }
+
+
 def bench_http(clients: int, n: int) -> dict[str, Any]:
     """The request path alone: ``clients`` kept-alive clients sending ``n`` ``GET /`` in all
     (no queue operation, no fsync) to one ``simqueue run``; requests/s and the CPU the server
@@ -336,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     verdicts = targets(cells, bare)
     bulk = bench_bulk(5_000 if quick else 20_000)
     http = bench_http(16, 4_000 if quick else 10_000)
+    placement = bench_placement(n, repeats, base)
     print_table(cells, title="one job per request, durable acknowledgements")
     for c, v in bare.items():
         print(f"bare pwrite+fdatasync p50 before the {c}-client cells: {v} ms")
@@ -348,6 +370,11 @@ def main(argv: list[str] | None = None) -> int:
         f"server {http['server_cpu_us_per_request']:.0f} µs and clients "
         f"{http['client_cpu_us_per_request']:.0f} µs of CPU per request"
     )
+    for name, p in placement.items():
+        print(
+            f'"always", 16 clients, threads on {name}: {p["jobs_per_s"]:,.0f} jobs/s, '
+            f"server {p['server_cpu_us_per_job']:.0f} µs of CPU per job"
+        )
     if not args.no_write:
         section = {
             "quick": quick,
@@ -361,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             "targets": verdicts,
             "bulk": bulk,
             "http_get": http,
+            "placement": placement,
         }
         print(f"results: {write_results('server', section)}")
     return 0

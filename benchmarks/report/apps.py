@@ -67,6 +67,18 @@ def section_server(doc: dict[str, Any], img: str) -> Blocks:
     http_get = srv.get("http_get")
     if http_get:
         out.append(_t("server-http-get", **http_get))
+    placement = srv.get("placement")
+    if placement:
+        one, anywhere = placement["one CPU"], placement["any CPU"]
+        out.append(
+            _t(
+                "server-placement",
+                one_jobs=one["jobs_per_s"],
+                one_cpu=one["server_cpu_us_per_job"],
+                any_jobs=anywhere["jobs_per_s"],
+                any_cpu=anywhere["server_cpu_us_per_job"],
+            )
+        )
     out.append(caption(doc, "server", fig_server(srv, img)))
     return out
 
