@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 from benchmarks.common import print_table
+from benchmarks.profiling import current_rss_bytes
 from simqueue import Simulation
 from simqueue.sim import tracelog
 
@@ -38,8 +39,10 @@ TARGET_BYTES_PER_JOB = 300
 
 
 def _resident_bytes() -> int:
-    with open("/proc/self/statm", encoding="ascii") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    rss = current_rss_bytes()
+    if rss is None:
+        raise SystemExit("benchmarks.sim_memory reads the resident set from /proc (Linux only)")
+    return rss
 
 
 def measure(jobs: int, variant: str) -> dict[str, Any]:
