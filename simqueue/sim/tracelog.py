@@ -129,14 +129,13 @@ class Trace(Sequence[TraceTuple]):
     """Every event of a run, in order; ``append`` takes a tuple, indexing and slicing give
     tuples back."""
 
-    __slots__ = ("append", "_recent", "_blocks", "_packed")
+    __slots__ = ("append", "_recent", "_blocks")
 
     def __init__(self) -> None:
         self._recent: list[TraceTuple] = []
         #: Append one event tuple (the list's own method: the cheapest call there is).
         self.append = self._recent.append
-        self._blocks: list[Block] = []
-        self._packed = 0  # events in _blocks: always a multiple of BLOCK
+        self._blocks: list[Block] = []  # each of BLOCK events
 
     def pack(self) -> None:
         """Pack every whole block of the newest events (between events, never during one)."""
@@ -148,7 +147,11 @@ class Trace(Sequence[TraceTuple]):
             block = pack(recent, start, start + BLOCK, CODES)
             self._blocks.append(block if block is not None else recent[start : start + BLOCK])
         del recent[:whole]  # in place: ``append`` is bound to this list
-        self._packed += whole
+
+    @property
+    def _packed(self) -> int:
+        """Events in whole blocks, the oldest ones."""
+        return len(self._blocks) * BLOCK
 
     def __len__(self) -> int:
         return self._packed + len(self._recent)
