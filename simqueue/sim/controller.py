@@ -224,8 +224,7 @@ class Controller:
         self._arm_drain()
 
     def _arm_drain(self) -> None:
-        held = self._held
-        if held.events and not held.armed:
+        if (held := self._held).events and not held.armed:
             held.armed = True
             self.kernel.schedule(self._busy_until, self._drain)
 
@@ -372,18 +371,19 @@ class Controller:
         self._want_dispatch()
 
     def _late(self, job_id: str, attempt: int, fails: bool) -> None:
-        """The result of an attempt that was cancelled at its deadline arrives anyway."""
+        """A result after its attempt's deadline (held behind it under ``always``): stale."""
+        if self._busy_until and self._deferred(self._late, job_id, attempt, fails):
+            return
         q = self.q
         rec = q._jobs.get(job_id)
         if rec is None:  # finished since, and forgotten by the retention window
             self._emit(STALE, job_id, attempt, None, None, "job finished and was forgotten")
             return
         ok = q.fail_unlocked(job_id, attempt) if fails else q.complete_unlocked(job_id, attempt)
-        if ok in (None, False):
-            why = f"job is {rec.state.value}, current attempt {rec.attempt}"
-            self._emit(STALE, job_id, attempt, None, None, why)
-        else:  # pragma: no cover - deadlines fire first, so a late result is always stale
-            self._after_io()
+        if ok not in (None, False):
+            raise SimQueueError(f"job {job_id}: attempt {attempt} ended after its deadline")
+        why = f"job is {rec.state.value}, current attempt {rec.attempt}"
+        self._emit(STALE, job_id, attempt, None, None, why)
 
     # ------------------------------------------------------------------ timers
     def _sync(self) -> None:

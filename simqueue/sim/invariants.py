@@ -54,11 +54,18 @@ class Ledger:
         self.last_survivor_seq = survive_seq
 
     def after_recovery(
-        self, queue: DurableQueue, *, may_lose_acknowledged: bool, crash_time: float
+        self,
+        queue: DurableQueue,
+        *,
+        may_lose_acknowledged: bool,
+        crash_time: float,
+        max_attempts: int,
     ) -> None:
         """Check the promises against the recovered queue. Acknowledged jobs may only go
         missing when the policy never promised to survive this crash (``fsync="never"`` and a
         power cut); those are recorded as lost, not as violations."""
+        if queue._retention is not None:
+            self._forget_what_the_window_let_go(queue, max_attempts)
         for job_id in list(self.acknowledged):
             if job_id not in queue:
                 if may_lose_acknowledged:
@@ -79,6 +86,29 @@ class Ledger:
                 f"after recovery the next seq is {queue.next_seq}, but seq "
                 f"{self.last_survivor_seq} was already durable: sequence numbers went backwards"
             )
+
+    def _finished_by(self, job_id: str, max_attempts: int) -> bool:
+        """Whether ``job_id`` had finished when the queue recovered, the only way a job may leave
+        a queue that keeps a retention window (docs/semantics.md, "Retention"): its ACK or DEAD
+        reached the durable log, or its last attempt was durably dispatched, which recovery
+        ends as DEAD (interrupted)."""
+        return (
+            job_id in self.must_complete
+            or job_id in self.must_be_dead
+            or self.attempt_floor.get(job_id, 0) >= max_attempts
+        )
+
+    def _forget_what_the_window_let_go(self, queue: DurableQueue, max_attempts: int) -> None:
+        """Drop the promises about finished jobs the recovered queue's retention window forgot.
+        Nothing is left to check them against, and their ids are free again: a client that
+        retries such an id enqueues a new job (docs/semantics.md, "Retention"). Keeping them
+        would also grow the ledger with the history."""
+        promises = (self.acknowledged, self.must_complete, self.must_be_dead, self.attempt_floor)
+        known = {job_id for kept in promises for job_id in kept}
+        for job_id in known:
+            if job_id not in queue and self._finished_by(job_id, max_attempts):
+                for kept in promises:
+                    kept.pop(job_id, None)
 
     def note_tokens(self, events: Iterable[TraceTuple]) -> None:
         """Write down the fencing token of every DISPATCH among ``events`` (each seen once);
@@ -127,8 +157,7 @@ class Ledger:
                 out.append(f"job {rec.id} is DEAD after only {rec.attempt} attempt(s)")
             if rec.state is IN_FLIGHT and rec.attempt < 1:
                 out.append(f"job {rec.id} is in flight without an attempt")
-        if tally != queue.counts():
-            out.append(f"counts() says {queue.counts()} but the jobs add up to {tally}")
+        out.extend(_tally_problems(tally, queue.counts(), windowed=queue._retention is not None))
         order = [queue._jobs[i] for i in queue.pending_ids()]
         keys = [(r.ready_at, r.ready_seq) for r in order]
         if keys != sorted(keys):
@@ -136,3 +165,16 @@ class Ledger:
         if any(r.state is not PENDING for r in order):
             out.append("pending_ids() lists a job that is not pending")
         return out
+
+
+def _tally_problems(tally: dict[str, int], counts: dict[str, int], *, windowed: bool) -> list[str]:
+    """The jobs the queue holds against its counters. A retention window lets finished jobs
+    leave the table while the counters keep them, so there the finished ones may fall short."""
+    if not windowed:
+        return [] if tally == counts else [f"counts() says {counts} but the jobs add up to {tally}"]
+    return [
+        f"counts() says {counts[state]} {state} but the queue holds {tally[state]} such jobs"
+        for state in tally
+        if tally[state] > counts[state]
+        or (state in ("pending", "in_flight") and tally[state] != counts[state])
+    ]

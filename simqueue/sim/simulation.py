@@ -272,7 +272,10 @@ class Simulation:
         info = self._last_crash or {}
         may_lose = self.config.fsync == "never" and info.get("kind") == "power"
         self.ledger.after_recovery(
-            self.engine.q, may_lose_acknowledged=may_lose, crash_time=info.get("time", 0.0)
+            self.engine.q,
+            may_lose_acknowledged=may_lose,
+            crash_time=info.get("time", 0.0),
+            max_attempts=self.config.max_retry + 1,
         )
         self._ledger_mark = len(self.engine.trace)
 

@@ -66,6 +66,10 @@ def _run(tmp_path: Path, name: str, changes: dict[str, Any], seed: int, hot: boo
             sim.run_until(3.0)  # a second call binds the loop again
         else:
             sim.run_until_idle(max_time=3.0)
+        if not sim.crashed:
+            sim.check_invariants()  # every durability promise, the retention window's included
+            traced = {e[2] for e in sim.trace if e[1] == "COMPLETE"}
+            assert {j.id for j in sim.queue.iter_jobs() if j.state.value == "completed"} <= traced
         outcome = {
             "trace": list(sim.trace),
             "acks": sim.acknowledgements(),

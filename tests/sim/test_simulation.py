@@ -225,7 +225,8 @@ def test_snapshots_every_interval_and_recovery_replays_only_the_tail(make_sim):
     [("process", "drop")] + [("power", t) for t in ("drop", "prefix", "garble", "zero")],
 )
 @pytest.mark.parametrize("policy", ["always", "batch", "never"])
-def test_crash_anywhere_then_recover_keeps_every_promise(make_sim, kind, tear, policy):
+@pytest.mark.parametrize("window", [None, 5], ids=["keep-all", "window-5"])
+def test_crash_anywhere_then_recover_keeps_every_promise(make_sim, kind, tear, policy, window):
     for seed in range(4):
         sim = make_sim(
             arrival=Poisson(80),
@@ -240,6 +241,7 @@ def test_crash_anywhere_then_recover_keeps_every_promise(make_sim, kind, tear, p
             seed=seed,
             segment_bytes=8192,
             restart_delay=0.2,
+            retain_finished=window,
         )
         for run_before_crash in (0.37 + 1.13 * seed, 1.9 + 0.41 * seed):
             sim.run_for(run_before_crash)
@@ -386,3 +388,36 @@ def test_config_rejects_bad_values_naming_the_field():
     with pytest.raises(ValueError, match="unknown key 'wokers'"):
         Config.from_dict({"wokers": 3})
     assert Config.from_dict(Config().to_dict()) == Config()
+
+
+def test_jobs_the_retention_window_forgot_are_not_reported_lost_after_a_crash(make_sim):
+    sim = make_sim(arrival=Poisson(100), failure_rate=0.0, retain_finished=5, seed=3)
+    sim.run_until(4.0)
+    acked = {e.job_id for e in sim.events("ENQUEUED")}
+    sim.crash("process")
+    sim.recover()
+    assert len(acked - set(sim.queue.pending_ids())) > 100  # most finished, then were forgotten
+    sim.check_invariants()
+    assert sim.lost_acknowledged == []
+
+
+def test_a_late_result_waits_behind_its_held_deadline_under_always(make_sim):
+    # One worker on a slow disk under "always": a deadline that falls while an fsync runs is
+    # held, and the attempt's late result must wait behind it (stale), not complete the job
+    # untraced.
+    sim = make_sim(
+        arrival=Poisson(40.0),
+        workers=1,
+        service_time=Exponential(1 / 40),
+        task_timeout=0.02,
+        failure_rate=0.0,
+        max_retry=1,
+        snapshot_interval=None,
+        fsync="always",
+        disk="hdd",
+        seed=0,
+    )
+    sim.run_until(5.0)
+    completed = {j.id for j in sim.queue.iter_jobs() if j.state.value == "completed"}
+    assert completed == {e.job_id for e in sim.events("COMPLETE")}
+    assert any(e.detail.startswith("job is") for e in sim.events("STALE"))
