@@ -29,7 +29,7 @@ QUEUE_FLAGS: list[tuple[str, Any, str]] = [
     ("fsync", str, "WAL fsync policy: always, batch (group commit) or never"),
     ("flush_interval", str, "group-commit interval for fsync=batch, e.g. 10ms"),
     ("batch_size", int, "group-commit size for fsync=batch (records)"),
-    ("retain_finished", int, "finished jobs kept for duplicate ids (run: 100000, simulate: all)"),
+    ("retain_finished", int, "finished jobs remembered (run: 100000, simulate: 250000)"),
     ("seed", int, "seed of every random stream"),
 ]
 QUEUE_KEYS: list[str] = [key for key, _, _ in QUEUE_FLAGS]

@@ -25,6 +25,12 @@ CLIENT_MODELS = ("retry", "reject")
 CRASH_KINDS = ("process", "power")
 
 
+#: A simulation's retention window when its config sets none: more finished jobs than any
+#: notebook makes (so they keep every job), few enough that a run of millions of jobs keeps its
+#: memory and its snapshots bounded (``python -m benchmarks.sim_memory``).
+SIMULATION_RETAIN_FINISHED = 250_000
+
+
 @dataclass
 class Config:
     """Everything a run depends on. ``seed`` plus this reproduces a simulation event for event.
@@ -68,8 +74,8 @@ class Config:
     restart_delay: float = 1.0
     metrics_interval: float = 0.1
     segment_bytes: int = 4 * 1024 * 1024
-    #: The retention window of finished jobs (simqueue/core/retention.py); None keeps them all
-    #: (simulations), and the server then keeps its own default.
+    #: The retention window of finished jobs (simqueue/core/retention.py); None: the default,
+    #: :data:`SIMULATION_RETAIN_FINISHED` in a simulation, the server's own in ``simqueue run``.
     retain_finished: int | None = None
     #: The disk profile ``disk`` and ``fsync_latency`` name, resolved once.
     disk_model: DiskProfile = field(init=False, repr=False, compare=False)

@@ -34,7 +34,7 @@ from simqueue.core.queue import DurableQueue, RecoveryReport
 from simqueue.core.storage import FileSystem
 from simqueue.sim import clients, orphans
 from simqueue.sim.acklog import Acks
-from simqueue.sim.config import CRASH_KINDS, Config
+from simqueue.sim.config import CRASH_KINDS, SIMULATION_RETAIN_FINISHED, Config
 from simqueue.sim.controller import Controller
 from simqueue.sim.disk_wait import DiskWait
 from simqueue.sim.kernel import Kernel
@@ -95,9 +95,10 @@ class Engine:
             self._starting = None
 
     def _open_queue(self) -> DurableQueue:
-        return DurableQueue.open(
-            self.data_dir, clock=self.clock, fs=self.fs, **self.cfg.queue_options()
-        )
+        options = self.cfg.queue_options()
+        if options["retain_finished"] is None:
+            options["retain_finished"] = SIMULATION_RETAIN_FINISHED
+        return DurableQueue.open(self.data_dir, clock=self.clock, fs=self.fs, **options)
 
     def _start(self, live: Controller) -> None:
         live.start()

@@ -8,8 +8,9 @@ forty Python calls a job. Here the same steps run in one place: the record frame
 writer's buffer, the table's maps and counters changed, the group-commit window checked, the
 trace appended. Everything else (failures, timeouts, late results, retries coming due,
 snapshots, crashes, restarts) and every uncommon case (a queue under ``always`` or ``never``,
-whose controller times its own fsyncs; a snapshot capture or a retention window in force; an
-id a user took) goes to the controller's handlers, as :meth:`Simulation.step` sends every event.
+whose controller times its own fsyncs; a snapshot capture in progress; an id a user took) goes
+to the controller's handlers, as :meth:`Simulation.step` sends every event. A retention window
+retires finished jobs here as the table's ACK does.
 
 Each in-line step mirrors the handler it replaces, statement for statement:
 
@@ -99,7 +100,8 @@ def _run_life(engine: Engine, t: float, sampler: Sampler) -> bool:
     in_flight = q._in_flight
     next_ready = q._next_ready
     task_timeout = q.task_timeout
-    kept_all = q._retention is None
+    retention = q._retention
+    retire = retention.finished if retention is not None else None
     idle = ctrl._idle
     unacked_append = ctrl._unacked.append
     trace_append = ctrl.trace.append
@@ -224,7 +226,6 @@ def _run_life(engine: Engine, t: float, sampler: Sampler) -> bool:
                     or rec is None
                     or rec.attempt != attempt
                     or q._capture is not None
-                    or not kept_all
                     or q._stopped is not None
                     or q._closed
                 ):
@@ -239,6 +240,8 @@ def _run_life(engine: Engine, t: float, sampler: Sampler) -> bool:
                     rec.finished_at = time
                     q._n_completed += 1
                     q._finished_since_snapshot.append(rec)
+                    if retire is not None:
+                        retire(rec, time, jobs)
                     if seq >= c.due_seq or time >= c.due_time:
                         c.commit(time)
                     trace_append(

@@ -390,6 +390,16 @@ def test_config_rejects_bad_values_naming_the_field():
     assert Config.from_dict(Config().to_dict()) == Config()
 
 
+def test_a_simulation_keeps_a_finite_retention_window_by_default(make_sim):
+    from simqueue.sim.config import SIMULATION_RETAIN_FINISHED
+
+    sim = make_sim(arrival=Poisson(100), seed=2)
+    assert sim.queue._retention is not None
+    assert sim.queue._retention.count == SIMULATION_RETAIN_FINISHED
+    sim.run_until(3.0)  # far fewer jobs than the window: every one is kept
+    assert len(list(sim.queue.iter_jobs())) == sim.engine.jobs_arrived
+
+
 def test_jobs_the_retention_window_forgot_are_not_reported_lost_after_a_crash(make_sim):
     sim = make_sim(arrival=Poisson(100), failure_rate=0.0, retain_finished=5, seed=3)
     sim.run_until(4.0)
