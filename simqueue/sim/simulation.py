@@ -38,15 +38,10 @@ from simqueue.sim.config import Config
 from simqueue.sim.engine import CRASH_KINDS, Engine
 from simqueue.sim.invariants import Ledger
 from simqueue.sim.kernel import EmptySchedule
+from simqueue.sim.samplelog import Sample, Samples
 from simqueue.sim.summary import Summary, summarize
 from simqueue.sim.trace import TraceEvent
 from simqueue.sim.tracelog import Trace
-
-#: A periodic state sample: time, pending, in_flight, completed, dead, wal_bytes, durable_seq,
-#: last_seq (None while the queue is down), and the clients waiting for it to come back.
-Sample = tuple[
-    float, int | None, int | None, int | None, int | None, int | None, int | None, int | None, int
-]
 
 
 def _scratch_root(config: Config) -> str | None:
@@ -88,7 +83,7 @@ class Simulation:
         self._ledger_mark = 0
         self._last_crash: dict[str, Any] | None = None
         self.crashes: list[dict[str, Any]] = []
-        self._samples: list[Sample] = []
+        self._samples = Samples()
         self._next_sample = 0.0
         self._start = 0.0
 
@@ -139,13 +134,12 @@ class Simulation:
         while self._next_sample <= t:
             ts = self._next_sample
             if q is None:
-                waiting = self.engine.waiting
-                self._samples.append((ts, None, None, None, None, None, None, None, waiting))
+                self._samples.down(ts, self.engine.waiting)
             else:
                 c = q.counts()
-                self._samples.append(
+                self._samples.up(
+                    ts,
                     (
-                        ts,
                         c["pending"],
                         c["in_flight"],
                         c["completed"],
@@ -153,8 +147,7 @@ class Simulation:
                         q.wal_bytes,
                         q.durable_seq,
                         q.last_seq,
-                        0,
-                    )
+                    ),
                 )
             self._next_sample = round(ts + interval, 12)
 
