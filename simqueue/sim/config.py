@@ -45,7 +45,9 @@ class Config:
     ``clients``: what a client does while the queue is down, ``"retry"`` (it waits and enqueues
     once the queue is back: a backlog that drains) or ``"reject"`` (its enqueue fails and is
     counted). ``crash_at``: crash once at that virtual time (``crash_kind``, ``crash_tear``)
-    and recover after the modeled downtime (docs/semantics.md, "Outages").
+    and recover after the modeled downtime (docs/semantics.md, "Outages"). ``trace=False``: keep
+    no history of events, only their counts (:mod:`simqueue.sim.traceoff`), and only the newest
+    acknowledgements: with the retention window, memory stays flat however long the run.
     """
 
     workers: int = 8
@@ -77,6 +79,8 @@ class Config:
     #: The retention window of finished jobs (simqueue/core/retention.py); None: the default,
     #: :data:`SIMULATION_RETAIN_FINISHED` in a simulation, the server's own in ``simqueue run``.
     retain_finished: int | None = None
+    #: Keep the trace of events (True) or only their counts (False).
+    trace: bool = True
     #: The disk profile ``disk`` and ``fsync_latency`` name, resolved once.
     disk_model: DiskProfile = field(init=False, repr=False, compare=False)
 
@@ -95,6 +99,8 @@ class Config:
         integer("segment_bytes", self.segment_bytes, lo=4096)
         if self.retain_finished is not None:
             integer("retain_finished", self.retain_finished, lo=0)
+        if not isinstance(self.trace, bool):
+            raise ValueError(f"trace must be true or false, got {self.trace!r}")
         probability("failure_rate", self.failure_rate)
         probability("hang_rate", self.hang_rate)
         number("task_timeout", self.task_timeout, positive=True)

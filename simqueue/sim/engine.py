@@ -40,6 +40,7 @@ from simqueue.sim.disk_wait import DiskWait
 from simqueue.sim.kernel import Kernel
 from simqueue.sim.trace import CRASH, RECOVER, REJECTED, WAITING
 from simqueue.sim.tracelog import Trace
+from simqueue.sim.traceoff import TraceOff
 from simqueue.sim.workers import WorkModel
 
 __all__ = ["CRASH_KINDS", "Engine", "QueueDown"]
@@ -64,10 +65,11 @@ class Engine:
         self.disk_wait = DiskWait(self.disk, self.disk_rng)
         self.arrival_rng = random.Random(f"{config.seed}:arrivals")
         self.crash_rng = random.Random(f"{config.seed}:crash")
-        self.trace = Trace()
+        self.trace = Trace() if config.trace else TraceOff()
         self.recoveries: list[RecoveryReport] = []
-        #: (job id, arrived at, acknowledged at) of every acknowledged enqueue.
-        self.acks = Acks()
+        #: (job id, arrived at, acknowledged at) of every acknowledged enqueue (the newest only,
+        #: as many as the retention window holds, with the trace off).
+        self.acks = Acks() if config.trace else Acks(keep=self.retain_finished)
         self.rejected = 0
         self.fenced = 0
         self.jobs_arrived = 0
@@ -94,10 +96,14 @@ class Engine:
             self._starting.abandon()
             self._starting = None
 
+    @property
+    def retain_finished(self) -> int:
+        """The retention window's count: the config's, or a simulation's default."""
+        retain = self.cfg.retain_finished
+        return SIMULATION_RETAIN_FINISHED if retain is None else retain
+
     def _open_queue(self) -> DurableQueue:
-        options = self.cfg.queue_options()
-        if options["retain_finished"] is None:
-            options["retain_finished"] = SIMULATION_RETAIN_FINISHED
+        options = {**self.cfg.queue_options(), "retain_finished": self.retain_finished}
         return DurableQueue.open(self.data_dir, clock=self.clock, fs=self.fs, **options)
 
     def _start(self, live: Controller) -> None:

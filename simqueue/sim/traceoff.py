@@ -1,0 +1,88 @@
+"""The trace of a run with the trace off (``Config(trace=False)``): every event counted by kind,
+none kept for long.
+
+A long run's memory grows with its trace, about a hundred bytes a job even packed
+(:mod:`simqueue.sim.tracelog`). With the trace off the handlers still append every event (the
+same list append, so the run is the same run, event for event), and each state sample
+(:meth:`pack`, every ``metrics_interval``) counts the events since the last one by kind and lets
+them go. What stays is a count a kind: with a retention window as well, memory stays flat
+however many jobs the run makes (``python -m benchmarks.sim_memory --variant trace-off``).
+
+``len`` counts every event of the run; indexing, slicing and iterating reach only the events
+since the last sample, and an index before them raises :class:`IndexError` saying so.
+:meth:`Simulation.step` still returns every event, as it reads each before the next sample.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from operator import itemgetter
+from typing import overload
+
+from simqueue.sim.trace import TraceTuple
+from simqueue.sim.tracelog import Block, Trace
+
+_kind = itemgetter(1)
+
+
+class TraceOff(Trace):
+    """A trace that counts events by kind and keeps only those since the last sample."""
+
+    __slots__ = ("_dropped", "_counts")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._dropped = 0  # events counted and let go, the oldest of the run
+        self._counts: Counter[str] = Counter()
+
+    def pack(self) -> None:
+        """Count the events since the last sample by kind, and let them go."""
+        recent = self._recent
+        if recent:
+            self._counts.update(map(_kind, recent))
+            self._dropped += len(recent)
+            recent.clear()  # in place: ``append`` is bound to this list
+
+    def __len__(self) -> int:
+        return self._dropped + len(self._recent)
+
+    @overload
+    def __getitem__(self, index: int) -> TraceTuple: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[TraceTuple]: ...
+
+    def __getitem__(self, index: int | slice) -> TraceTuple | list[TraceTuple]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            kept = range(max(start, self._dropped), stop, step) if step > 0 else range(0)
+            return [self._recent[k - self._dropped] for k in kept]
+        n = len(self)
+        i = index + n if index < 0 else index
+        if not 0 <= i < n:
+            raise IndexError(f"trace index {index} out of range (the trace has {n} events)")
+        if i < self._dropped:
+            raise IndexError(
+                f"trace event {index} is gone: the trace is off (Config(trace=False)) and keeps "
+                f"only the {len(self._recent)} events since the last state sample"
+            )
+        return self._recent[i - self._dropped]
+
+    def __iter__(self) -> Iterator[TraceTuple]:
+        return iter(self._recent[:])
+
+    def blocks(self) -> Iterator[Block]:
+        """The events still kept, as one block of tuples."""
+        if self._recent:
+            yield self._recent[:]
+
+    def kind_counts(self) -> Counter[str]:
+        """How many events of each kind the run has made, let go or not."""
+        return self._counts + Counter(map(_kind, self._recent))
+
+    def __repr__(self) -> str:
+        return f"<Trace (off) of {len(self)} events, {len(self._recent)} kept>"
+
+
+__all__ = ["TraceOff"]
