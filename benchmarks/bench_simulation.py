@@ -10,8 +10,9 @@ model: throughput within 2 % and timeouts within 5 %. Target: simqueue at least 
 SimPy's jobs per wall-second while writing the WAL, its snapshots and its trace.
 
 Memory (:mod:`benchmarks.sim_memory`): resident bytes per job over a million jobs of the
-reference model, each variant in a fresh process: the trace packed (the default), kept as
-tuples, and with a retention window. Target: at most 300 bytes a job with the trace on.
+reference model, each variant in a fresh process: the defaults (trace packed, a window of
+250,000 finished jobs), every job kept, the trace as tuples, a smaller window, and the trace
+off. Target: at most 300 bytes a job with the trace on and the defaults.
 
 Plain M/M/8 (Poisson(200), Exponential(mean=1/30 s), 8 servers, no timeouts, hangs or failures):
 simqueue (same WAL and snapshots) against Ciw, the queueing-network simulator, and against the

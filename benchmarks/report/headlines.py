@@ -99,10 +99,11 @@ def _simulation(sim: dict[str, Any]) -> list[Row]:
         met = r["median"] >= target
         rows.append(_row(item, measure, r["median"], spread(r, "x"), f">= {target}x", met))
     memory = sim.get("memory") or {}
-    packed = next((m for m in memory.get("rows", []) if m["variant"] == "packed"), None)
-    if packed:
-        per_job, target = packed["bytes_per_job"], memory["target_bytes_per_job"]
-        measure = f"resident bytes per job at {packed['jobs']:,} jobs, trace on"
+    rows_by = {m["variant"]: m for m in memory.get("rows", [])}
+    default = rows_by.get("default") or rows_by.get("packed")  # "packed": results before
+    if default:
+        per_job, target = default["bytes_per_job"], memory["target_bytes_per_job"]
+        measure = f"resident bytes per job at {default['jobs']:,} jobs, trace on, defaults"
         rows.append(
             _row(item, measure, per_job, f"{per_job:,.0f} B", f"<= {target} B", per_job <= target)
         )

@@ -45,7 +45,8 @@ def _why_simulation_memory(doc: dict[str, Any], h: Row) -> str:
     by = {m["variant"]: m["bytes_per_job"] for m in memory.get("rows", [])}
     return _t(
         "sim-memory",
-        packed=by.get("packed", float("nan")),
+        default=by.get("default", by.get("packed", float("nan"))),
+        keep_all=by.get("keep-all", float("nan")),
         tuples=by.get("tuples", float("nan")),
         window=by.get("window", float("nan")),
         target=memory.get("target_bytes_per_job", 300),

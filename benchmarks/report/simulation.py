@@ -67,7 +67,7 @@ def _variants(sim: dict[str, Any]) -> Blocks:
 
 
 def _memory(sim: dict[str, Any]) -> Blocks:
-    """Resident bytes per job over a long run: the trace packed, as tuples, with a window."""
+    """Resident bytes per job over a long run, each variant of :mod:`benchmarks.sim_memory`."""
     memory = sim.get("memory") or {}
     if not memory.get("rows"):
         return []
@@ -77,6 +77,7 @@ def _memory(sim: dict[str, Any]) -> Blocks:
             "jobs": m["jobs"],
             "trace events": m["trace_events"],
             "bytes per job": m["bytes_per_job"],
+            "second half, bytes per job": m.get("second_half_bytes_per_job", float("nan")),
             "resident growth MB": m["resident_growth_mb"],
             "wall s": m["wall_seconds"],
         }
