@@ -1,141 +1,81 @@
 """The trace of a run: a sequence of event tuples, the newest kept as tuples, the older packed
-into binary rows.
+into columns.
 
 A trace tuple costs about 150 bytes (the tuple and the number objects it holds), and a job
 makes about five events: at a million jobs the tuples alone would take most of a gigabyte. So
 :class:`Trace` keeps only its newest events as tuples (appending one is a list append, what the
 event handlers do several times a job) and, whenever :meth:`Trace.pack` is called between
 events (the simulation's state sampler does, every ``metrics_interval``), packs every whole
-block of :data:`BLOCK` events into rows of 42 bytes, plus an 8-byte reference to the job id
-the job's record holds anyway. Reading gives the same tuples back, equal field for field.
-
-Row layout (little-endian, :data:`ROW`): time f64, seq i64, durable_seq i64, an integer detail
-i64 (the fencing token of a DISPATCH), attempt i32, worker i32, the kind's index in
-:data:`~simqueue.sim.trace.KINDS` u8, and flags u8 saying which of attempt, worker and seq are
-None and whether the detail is the integer, another object (kept in a dict by position in the
-block: a RETRY's ready time, a reason, a file name) or None. A block with a tuple that does not
-fit (a time that is not a float, an integer out of range, an unknown kind) stays tuples.
+block of :data:`BLOCK` events into columns (:mod:`simqueue.sim.tracecolumns` gives the layout):
+the time as a float64, the kind and the flags saying which fields are None as a byte each, each
+integer field as its difference from the block's least value in the fewest bytes (1, 2, 4 or
+8) that hold the block's range, the job as a number into the block's table of distinct ids
+(kept as UTF-8 bytes, not as the str objects, so the trace keeps no finished job's id alive),
+and the details that are not integers in a dict. On the reference model that is about 25
+bytes an event, ids included. Reading gives the same tuples back, equal field for field; a
+block with a tuple that does not fit the columns (a time that is not a float, an integer out
+of int64, an unknown kind) stays tuples.
 
 Packing runs in C when the accelerator ``simqueue/sim/_tracepack.c`` is built (as the WAL
-codec's does: :mod:`simqueue.core.wal.accel`), otherwise in the pure-Python :func:`pack_py`,
-which packs the same bytes (``tests/sim/test_tracelog.py``).
+codec's does: :mod:`simqueue.core.wal.accel`), otherwise in the pure-Python
+:func:`~simqueue.sim.tracecolumns.pack_py`, which packs the same bytes
+(``tests/sim/test_tracelog.py``). Reading is Python's (``array`` decodes a column at a time);
+the trace keeps the block it decoded last, so reading events one by one decodes a block once.
 """
 
 from __future__ import annotations
 
 import importlib
-import struct
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from typing import Any, overload
+from collections.abc import Callable, Iterator, Sequence
+from typing import overload
 
 from simqueue.core.wal.accel import ACCELERATED
-from simqueue.sim.trace import KINDS, TraceTuple
+from simqueue.sim.trace import TraceTuple
+from simqueue.sim.tracecolumns import CODES, Packed, kind_counts, pack_py, unpacked
 
 #: Events per packed block.
 BLOCK = 16384
-ROW = struct.Struct("<dqqqiiBB")
-NO_ATTEMPT, NO_WORKER, NO_SEQ, DETAIL_INT, DETAIL_OBJECT = 1, 2, 4, 8, 16
-_KIND_OFFSET = 40
-CODES = {kind: i for i, kind in enumerate(KINDS)}
-_I32 = (-(2**31), 2**31 - 1)
-_I64 = (-(2**63), 2**63 - 1)
 
-#: A packed block: rows, the job id of each, and the details that are objects, by position.
-Packed = tuple[bytes, list[str | None], dict[int, Any]]
 Block = Packed | list[TraceTuple]
+Packer = Callable[[list[TraceTuple], int, int, dict[str, int]], Packed | None]
 
 
-def _fits(value: Any, bounds: tuple[int, int]) -> bool:
-    return type(value) is int and bounds[0] <= value <= bounds[1]
-
-
-def pack_py(rows: list[TraceTuple], start: int, stop: int, codes: dict[str, int]) -> Packed | None:
-    """``rows[start:stop]`` packed (see the module docstring), or None if one does not fit."""
-    out = bytearray()
-    jobs: list[str | None] = []
-    details: dict[int, Any] = {}
-    pack = ROW.pack
-    for i in range(stop - start):
-        row = rows[start + i]
-        if type(row) is not tuple or len(row) != 8:
-            return None
-        t, kind, job, attempt, worker, seq, durable, detail = row
-        code = codes.get(kind)
-        if type(t) is not float or code is None or not _fits(durable, _I64):
-            return None
-        flags = 0
-        if attempt is None:
-            attempt, flags = 0, flags | NO_ATTEMPT
-        if worker is None:
-            worker, flags = 0, flags | NO_WORKER
-        if seq is None:
-            seq, flags = 0, flags | NO_SEQ
-        if not (_fits(attempt, _I32) and _fits(worker, _I32) and _fits(seq, _I64)):
-            return None
-        number = 0
-        if detail is not None:
-            if _fits(detail, _I64):
-                number, flags = detail, flags | DETAIL_INT
-            else:
-                details[i] = detail
-                flags |= DETAIL_OBJECT
-        out += pack(t, seq, durable, number, attempt, worker, code, flags)
-        jobs.append(job)
-    return bytes(out), jobs, details
-
-
-def _load_pack() -> Any:
+def _load_pack() -> Packer:
     if not ACCELERATED:  # the pure-Python switch, or no C accelerator built
         return pack_py
     try:
-        return importlib.import_module("simqueue.sim._tracepack").pack
+        c_pack = importlib.import_module("simqueue.sim._tracepack").pack
     except ImportError:
         return pack_py
 
+    def pack_c(
+        rows: list[TraceTuple], start: int, stop: int, codes: dict[str, int]
+    ) -> Packed | None:
+        fields = c_pack(rows, start, stop, codes)  # Packed's fields, as a plain tuple
+        return None if fields is None else Packed._make(fields)
 
-#: What :meth:`Trace.pack` packs with: the C accelerator's ``pack`` or :func:`pack_py`.
+    return pack_c
+
+
+#: What :meth:`Trace.pack` packs with: the C accelerator's ``pack`` (its tuple made a
+#: :class:`~simqueue.sim.tracecolumns.Packed`) or :func:`~simqueue.sim.tracecolumns.pack_py`.
 pack = _load_pack()
-
-
-def _unpacked(block: Packed, lo: int, hi: int) -> list[TraceTuple]:
-    """Rows ``lo`` to ``hi`` of a packed block as tuples."""
-    data, jobs, details = block
-    out: list[TraceTuple] = []
-    append = out.append
-    for k, (t, seq, durable, number, attempt, worker, kind, flags) in enumerate(
-        ROW.iter_unpack(data[lo * ROW.size : hi * ROW.size]), lo
-    ):
-        if flags & DETAIL_INT:
-            detail: Any = number
-        else:
-            detail = details[k] if flags & DETAIL_OBJECT else None
-        append(
-            (
-                t,
-                KINDS[kind],
-                jobs[k],
-                None if flags & NO_ATTEMPT else attempt,
-                None if flags & NO_WORKER else worker,
-                None if flags & NO_SEQ else seq,
-                durable,
-                detail,
-            )
-        )
-    return out
 
 
 class Trace(Sequence[TraceTuple]):
     """Every event of a run, in order; ``append`` takes a tuple, indexing and slicing give
     tuples back."""
 
-    __slots__ = ("append", "_recent", "_blocks")
+    __slots__ = ("append", "_recent", "_blocks", "_decoded")
 
     def __init__(self) -> None:
         self._recent: list[TraceTuple] = []
         #: Append one event tuple (the list's own method: the cheapest call there is).
         self.append = self._recent.append
         self._blocks: list[Block] = []  # each of BLOCK events
+        #: The packed block read last, by its index, decoded (blocks never change once packed).
+        self._decoded: tuple[int, list[TraceTuple]] = (-1, [])
 
     def pack(self) -> None:
         """Pack every whole block of the newest events (between events, never during one)."""
@@ -176,7 +116,13 @@ class Trace(Sequence[TraceTuple]):
             return self._recent[i - self._packed]
         b, k = divmod(i, BLOCK)
         block = self._blocks[b]
-        return block[k] if isinstance(block, list) else _unpacked(block, k, k + 1)[0]
+        return block[k] if isinstance(block, list) else self._decode(b, block)[k]
+
+    def _decode(self, b: int, block: Packed) -> list[TraceTuple]:
+        """Block ``b``, decoded: from the one kept, or decoded and kept instead."""
+        if self._decoded[0] != b:
+            self._decoded = (b, unpacked(block, 0, BLOCK))
+        return self._decoded[1]
 
     def _range(self, start: int, stop: int) -> list[TraceTuple]:
         out: list[TraceTuple] = []
@@ -186,33 +132,40 @@ class Trace(Sequence[TraceTuple]):
             if b >= len(self._blocks) or lo >= hi:
                 continue
             block = self._blocks[b]
-            out.extend(block[lo:hi] if isinstance(block, list) else _unpacked(block, lo, hi))
+            if isinstance(block, list):
+                out.extend(block[lo:hi])
+            elif self._decoded[0] == b:
+                out.extend(self._decoded[1][lo:hi])
+            else:
+                out.extend(unpacked(block, lo, hi))
         if stop > packed:
             out.extend(self._recent[max(start - packed, 0) : stop - packed])
         return out
 
     def __iter__(self) -> Iterator[TraceTuple]:
         for block in list(self._blocks):
-            yield from block if isinstance(block, list) else _unpacked(block, 0, BLOCK)
+            yield from block if isinstance(block, list) else unpacked(block, 0, BLOCK)
         yield from self._recent[:]
 
     def blocks(self) -> Iterator[Block]:
-        """The events in blocks: packed ones as (rows, job ids, object details), the rest as
-        lists of tuples (the newest last); for readers that take the rows whole (the lab's
-        frames read them with NumPy)."""
+        """The events in blocks, the oldest first: each packed one a
+        :class:`~simqueue.sim.tracecolumns.Packed` (a named tuple of fixed-width little-endian
+        columns, one value an event: ``time`` float64, ``kind`` and ``flags`` a byte, the
+        integer fields and the job number as ``(base, width, data)``, the job ids in a table of
+        UTF-8; ``array`` or NumPy reads a column whole), the rest lists of tuples (the newest
+        last)."""
         yield from list(self._blocks)
         if self._recent:
             yield self._recent[:]
 
     def kind_counts(self) -> Counter[str]:
-        """How many events of each kind, without unpacking a row."""
+        """How many events of each kind, from the packed blocks' kind columns (no row decoded)."""
         counts: Counter[str] = Counter()
         for block in self.blocks():
             if isinstance(block, list):
                 counts.update(t[1] for t in block)
             else:
-                codes = Counter(block[0][_KIND_OFFSET :: ROW.size])
-                counts.update({KINDS[code]: n for code, n in codes.items()})
+                counts.update(kind_counts(block))
         return counts
 
     def __eq__(self, other: object) -> bool:
@@ -226,4 +179,4 @@ class Trace(Sequence[TraceTuple]):
         return f"<Trace of {len(self)} events, {self._packed} packed>"
 
 
-__all__ = ["BLOCK", "CODES", "ROW", "Trace", "pack", "pack_py"]
+__all__ = ["BLOCK", "CODES", "Trace", "pack", "pack_py"]
