@@ -112,6 +112,10 @@ class Trace(Sequence[TraceTuple]):
         i = index + n if index < 0 else index
         if not 0 <= i < n:
             raise IndexError(f"trace index {index} out of range (the trace has {n} events)")
+        return self._event(i)
+
+    def _event(self, i: int) -> TraceTuple:
+        """Event ``i`` (``0 <= i < len(self)``)."""
         if i >= self._packed:
             return self._recent[i - self._packed]
         b, k = divmod(i, BLOCK)

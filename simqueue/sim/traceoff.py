@@ -8,8 +8,9 @@ same list append, so the run is the same run, event for event), and each state s
 them go. What stays is a count a kind: with a retention window as well, memory stays flat
 however many jobs the run makes (``python -m benchmarks.sim_memory --variant trace-off``).
 
-``len`` counts every event of the run; indexing, slicing and iterating reach only the events
-since the last sample, and an index before them raises :class:`IndexError` saying so.
+``len`` counts every event of the run; slicing and iterating reach only the events since the
+last sample, and an index before them (or a slice with a step reaching them) raises
+:class:`IndexError` saying so.
 :meth:`Simulation.step` still returns every event, as it reads each before the next sample.
 """
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from operator import itemgetter
-from typing import overload
 
 from simqueue.sim.trace import TraceTuple
 from simqueue.sim.tracelog import Block, Trace
@@ -47,27 +47,18 @@ class TraceOff(Trace):
     def __len__(self) -> int:
         return self._dropped + len(self._recent)
 
-    @overload
-    def __getitem__(self, index: int) -> TraceTuple: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[TraceTuple]: ...
-
-    def __getitem__(self, index: int | slice) -> TraceTuple | list[TraceTuple]:
-        if isinstance(index, slice):
-            start, stop, step = index.indices(len(self))
-            kept = range(max(start, self._dropped), stop, step) if step > 0 else range(0)
-            return [self._recent[k - self._dropped] for k in kept]
-        n = len(self)
-        i = index + n if index < 0 else index
-        if not 0 <= i < n:
-            raise IndexError(f"trace index {index} out of range (the trace has {n} events)")
+    def _event(self, i: int) -> TraceTuple:
         if i < self._dropped:
             raise IndexError(
-                f"trace event {index} is gone: the trace is off (Config(trace=False)) and keeps "
+                f"trace event {i} is gone: the trace is off (Config(trace=False)) and keeps "
                 f"only the {len(self._recent)} events since the last state sample"
             )
         return self._recent[i - self._dropped]
+
+    def _range(self, start: int, stop: int) -> list[TraceTuple]:
+        """The events ``start`` to ``stop`` still kept (a slice reaches only those)."""
+        dropped = self._dropped
+        return self._recent[max(start - dropped, 0) : max(stop - dropped, 0)]
 
     def __iter__(self) -> Iterator[TraceTuple]:
         return iter(self._recent[:])

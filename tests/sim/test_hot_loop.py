@@ -6,12 +6,12 @@ to the handlers."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from filetree import file_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -47,16 +47,6 @@ CASES: dict[str, dict[str, Any]] = {
 }
 
 
-def _files(root: str) -> dict[str, bytes]:
-    out = {}
-    for folder, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as f:
-                out[os.path.relpath(path, root)] = f.read()
-    return out
-
-
 def _run(tmp_path: Path, name: str, changes: dict[str, Any], seed: int, hot: bool) -> Any:
     data_dir = tempfile.mkdtemp(prefix=name + "-", dir=tmp_path)  # fresh for every run
     cfg = Config(**{**BASE, **changes, "seed": seed, "data_dir": data_dir})
@@ -78,7 +68,7 @@ def _run(tmp_path: Path, name: str, changes: dict[str, Any], seed: int, hot: boo
             "arrived": sim.engine.jobs_arrived,
             "rejected": sim.engine.rejected,
         }
-    outcome["files"] = _files(data_dir)
+    outcome["files"] = file_bytes(data_dir)
     return outcome
 
 

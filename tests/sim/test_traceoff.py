@@ -4,11 +4,11 @@ as with it on: the same summary, samples, counts and files; it only keeps less."
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from filetree import file_bytes
 
 from simqueue import Config, Exponential, Poisson, Simulation
 from simqueue.sim.trace import TraceEvent
@@ -27,15 +27,6 @@ RUN: dict[str, Any] = {
 }
 
 
-def _files(root: str) -> dict[str, bytes]:
-    out = {}
-    for folder, _, names in os.walk(root):
-        for name in names:
-            with open(os.path.join(folder, name), "rb") as f:
-                out[os.path.relpath(os.path.join(folder, name), root)] = f.read()
-    return out
-
-
 def _outcome(tmp_path: Path, trace: bool) -> dict[str, Any]:
     data_dir = tmp_path / f"trace-{trace}"
     with Simulation(Config(**RUN, trace=trace, data_dir=str(data_dir))) as sim:
@@ -51,7 +42,7 @@ def _outcome(tmp_path: Path, trace: bool) -> dict[str, Any]:
             "acks": sim.acknowledgements(),
             "kept": len(list(sim.trace)),
         }
-    out["files"] = _files(str(data_dir))
+    out["files"] = file_bytes(str(data_dir))
     return out
 
 
