@@ -17,8 +17,8 @@ to one run only; the child reports its RSS just before the run
 What the memory is: after the peak is taken, the child walks the simulation's live objects and
 sizes them (``sys.getsizeof``, each object counted once, in this order): job records (the
 queue's ``JobRecord`` objects with their ids, payloads and floats), queue and engine containers
-(dicts, sets, queues keyed by job), the trace (one tuple per event), the metric samples, and
-the rest. One more child runs a mid-sized simulation under :mod:`tracemalloc` and reports the
+(dicts, sets, queues keyed by job), the trace (its newest events as tuples, older blocks in
+columns), the acknowledgements, the metric samples, and the rest. One more child runs a mid-sized simulation under :mod:`tracemalloc` and reports the
 allocation sites holding the most memory.
 
 Results go to the ``scaling`` section of ``benchmarks/results.json``.
@@ -151,10 +151,13 @@ def memory_breakdown(sim: Any) -> dict[str, int]:
         if obj is not None:
             containers += size(obj)
     parts["store/engine dicts and sets (keyed by job)"] = containers
-    # 3. the trace: one tuple per event
-    trace = size(engine.trace)
-    parts["trace (one tuple per event)"] = trace
-    # 4. metric samples
+    # 3. the trace: the newest events as tuples, older blocks packed into columns
+    trace = size(engine.trace._recent)
+    for block in engine.trace._blocks:
+        trace += size(block) + (size(block.details) if hasattr(block, "details") else 0)
+    parts["trace (newest as tuples, older in columns)"] = trace
+    # 4. acknowledgements and metric samples, in columns (their sizes include the columns)
+    parts["acknowledgements"] = size(engine.acks)
     parts["metric samples"] = size(sim._samples)
     # 5. the kernel's heap and the WAL buffer
     parts["event heap + WAL buffer"] = size(engine.kernel._heap) + size(q.writer._buf)

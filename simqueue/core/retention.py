@@ -32,6 +32,10 @@ class Retention:
         self.count = count
         self.seconds = math.inf if seconds is None else seconds
         self._kept: deque[JobRecord] = deque()
+        #: How many jobs have left the window (its table) so far, and how many had when
+        #: :meth:`in_window` last looked: none since, and every job finished since is still in.
+        self.retired = 0
+        self._retired_seen = 0
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -56,11 +60,17 @@ class Retention:
             if (count is None or len(kept) <= count) and (fin is None or fin >= oldest):
                 break
             kept.popleft()
+            self.retired += 1
             if jobs.get(head.id) is head:
                 del jobs[head.id]
 
     def in_window(self, recs: list[JobRecord], jobs: dict[str, JobRecord]) -> list[JobRecord]:
-        """Those of ``recs`` (finished jobs) the job table still holds."""
+        """Those of ``recs`` (the jobs finished since the last call) the job table still holds:
+        all of them when no job has left the window since (a job leaves the table, or its id
+        is taken anew, only after it leaves the window)."""
+        if self.retired == self._retired_seen:
+            return recs
+        self._retired_seen = self.retired
         return [r for r in recs if jobs.get(r.id) is r]
 
     def oldest_ordinal(self, finished_total: int) -> int:

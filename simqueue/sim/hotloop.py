@@ -25,6 +25,7 @@ a success              ``Controller._finish``, ``DurableQueue.complete_unlocked`
                        ``DurableQueue.dispatch_raw_unlocked``, ``JobTable._on_dispatch``,
                        ``Kernel.schedule``
 ``settle``             ``Controller._after_io`` and ``_charge_fsyncs`` under ``batch``
+a count window         ``Retention.finished``
 the flush timer        ``Controller._sync``
 =====================  ================================================================
 
@@ -38,7 +39,9 @@ names because that is what makes it fast (``python -m benchmarks.bench_simulatio
 from __future__ import annotations
 
 import heapq
+import math
 import sys
+from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 from simqueue.core.jobs import COMPLETED, IN_FLIGHT, JobRecord
@@ -101,7 +104,12 @@ def _run_life(engine: Engine, t: float, sampler: Sampler) -> bool:
     next_ready = q._next_ready
     task_timeout = q.task_timeout
     retention = q._retention
-    retire = retention.finished if retention is not None else None
+    # A count window (the simulation's default) is kept here as ``Retention.finished`` keeps
+    # it: the job joins the window and, once the window is full, the oldest leaves the table.
+    # A window in seconds goes through ``finished`` itself.
+    by_count = retention is not None and retention.seconds == math.inf
+    window = retention._kept if retention is not None else deque()
+    window_count = retention.count if retention is not None and retention.count is not None else 0
     idle = ctrl._idle
     unacked_append = ctrl._unacked.append
     trace_append = ctrl.trace.append
@@ -240,8 +248,15 @@ def _run_life(engine: Engine, t: float, sampler: Sampler) -> bool:
                     rec.finished_at = time
                     q._n_completed += 1
                     q._finished_since_snapshot.append(rec)
-                    if retire is not None:
-                        retire(rec, time, jobs)
+                    if by_count:
+                        window.append(rec)
+                        if len(window) > window_count:
+                            gone = window.popleft()
+                            retention.retired += 1  # type: ignore[union-attr]  # by_count
+                            if jobs.get(gone.id) is gone:
+                                del jobs[gone.id]
+                    elif retention is not None:
+                        retention.finished(rec, time, jobs)
                     if seq >= c.due_seq or time >= c.due_time:
                         c.commit(time)
                     trace_append(
