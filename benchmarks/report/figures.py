@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import textwrap
 from typing import Any
 
 from .headlines import ONE_MILLION
@@ -43,7 +44,7 @@ def fig_simulation(sim: dict[str, Any], img_dir: str) -> str | None:
     ax1.set_title(f"reference model, {sim['duration']:.0f} simulated s")
     variants = sim.get("variants") or {}
     if variants:
-        names = [n.replace(" (default)", "").replace(", ", ",\n") for n in variants]
+        names = [textwrap.fill(n.replace(" (default)", ""), 16) for n in variants]
         vals = [[v["jobs_per_wall_second"]] for v in variants.values()]
         _bars(ax2, names, vals, ["#1f77b4", "#6baed6", "#9ecae1"])
         ax2.set_title(f"simqueue durability variants, {sim['duration'] / 10:.0f} simulated s")
@@ -64,16 +65,17 @@ def _bars(ax: Any, names: list[str], values: list[list[float]], colors: list[str
     xs = range(len(names))
     ax.bar(xs, meds, color=colors[: len(names)], yerr=[lo, hi], capsize=4)
     ax.set_xticks(list(xs), names, fontsize="small")
-    for x, m in zip(xs, meds, strict=True):
+    for x, m, h in zip(xs, meds, hi, strict=True):
         ax.annotate(
             f"{m:,.0f}",
-            (x, m),
+            (x, m + h),  # above the error bar, not across it
             ha="center",
             va="bottom",
             fontsize="small",
             xytext=(0, 3),
             textcoords="offset points",
         )
+    ax.set_ylim(0, max(m + h for m, h in zip(meds, hi, strict=True)) * 1.12)  # room for labels
     ax.grid(axis="y", alpha=0.3)
 
 
