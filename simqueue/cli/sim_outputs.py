@@ -103,7 +103,7 @@ def write_plots(
     ]
     if sim.recoveries:
         wanted.append(("recovery_times", lambda: plots.recovery_times(sim)))
-    if events <= TIMELINE_MAX_EVENTS:
+    if sim.config.trace and events <= TIMELINE_MAX_EVENTS:  # drawn from the trace's events
         wanted.append(("worker_timeline", lambda: plots.worker_timeline(sim)))
     paths = []
     for name, draw in wanted:

@@ -130,7 +130,7 @@ def simulate(settings: Settings, out: str, *, progress: bool = True) -> int:
         files = write_outputs(sim, settings, summary, out, violations, verdicts)
     _report(summary, settings, time.perf_counter() - t0, violations, verdicts)
     print(f"wrote {len(files)} files to {out}: {', '.join(os.path.basename(f) for f in files)}")
-    return ExitCode.OK if violations == "ok" else ExitCode.FAILURE
+    return ExitCode.OK if violations.startswith("ok") else ExitCode.FAILURE
 
 
 def where_and_why(sim: Simulation) -> str:
@@ -209,6 +209,8 @@ def _invariants(sim: Simulation) -> str:
         sim.check_invariants()
     except SimQueueError as exc:
         return str(exc)
+    if not sim.config.trace:  # the crash's promises are read off the trace
+        return "ok (the queue's state only: with the trace off a crash's promises go unchecked)"
     return "ok"
 
 

@@ -196,6 +196,22 @@ def test_simulate_writes_frames_summary_and_plots(tmp_path, capsys) -> None:
     assert len(jobs_df) == 300 and set(jobs_df["state"]) <= {"completed", "dead"}
 
 
+def test_simulate_with_the_trace_off_counts_events_and_says_what_went_unchecked(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("SIMQUEUE_TRACE", "false")
+    argv = ["simulate", "--workers", "4", "--jobs", "300", "--service-time", "constant(0.01)"]
+    assert main([*argv, "--crash-at", "0.5", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "invariants: ok (the queue's state only: with the trace off" in text
+    doc = json.loads((tmp_path / "summary.json").read_text())
+    assert doc["config"]["trace"] is False and doc["summary"]["completed"] == 300
+    import pandas as pd
+
+    assert len(pd.read_csv(tmp_path / "trace.csv")) < 300  # only the newest events are kept
+    assert not (tmp_path / "worker_timeline.png").exists()  # it would be drawn from the trace
+
+
 def test_simulate_shipped_scenario(tmp_path, capsys) -> None:
     scenario = os.path.join(ROOT, "data", "scenarios", "power_cut.yaml")
     argv = ["simulate", "--config", scenario, "--jobs", "400", "--crash-at", "0.3"]
