@@ -18,8 +18,9 @@ What the memory is: after the peak is taken, the child walks the simulation's li
 sizes them (``sys.getsizeof``, each object counted once, in this order): job records (the
 queue's ``JobRecord`` objects with their ids, payloads and floats), queue and engine containers
 (dicts, sets, queues keyed by job), the trace (its newest events as tuples, older blocks in
-columns), the acknowledgements, the metric samples, and the rest. One more child runs a mid-sized simulation under :mod:`tracemalloc` and reports the
-allocation sites holding the most memory.
+columns), the acknowledgements, the metric samples, and the rest. One more child runs a
+mid-sized simulation under :mod:`tracemalloc` and reports the allocation sites holding the most
+memory.
 
 Results go to the ``scaling`` section of ``benchmarks/results.json``.
 """
