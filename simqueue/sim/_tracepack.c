@@ -7,16 +7,17 @@
  *       block as tuples). A column is (base, width, data): each value is base plus an
  *       unsigned little-endian integer of 1, 2, 4 or 8 bytes, the fewest its range needs.
  *
- * Two passes: the first checks each tuple, writes the time, kind and flags columns, gathers
- * the integers with each column's range and builds the table of ids (a dict from id to
- * number, behind a table of the id objects met); the second writes the integer columns.
+ * Two passes: the first checks each tuple, writes the time, kind, flags and float detail
+ * columns, gathers the integers with each column's range, builds the table of ids (a dict from
+ * id to number, behind a table of the id objects met); the second writes the integer columns.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
 
-enum { NO_ATTEMPT = 1, NO_WORKER = 2, NO_SEQ = 4, DETAIL_INT = 8, DETAIL_OBJECT = 16 }; /* flags */
+enum { NO_ATTEMPT = 1, NO_WORKER = 2, NO_SEQ = 4, DETAIL_INT = 8, DETAIL_OBJECT = 16,
+       DETAIL_FLOAT = 32 }; /* flags */
 
 /* The integers of one column, gathered in the first pass. */
 typedef struct {
@@ -35,7 +36,9 @@ typedef struct { Slot *slots; size_t mask, used; } Seen;
 typedef struct {
     Column attempt, worker, seq, durable, detail, job, ends;
     Seen kinds, jobs;
-    unsigned char *time, *kind, *flags; /* the first three columns' bytes, filled in place */
+    unsigned char *time, *kind, *flags; /* those columns' bytes, filled in place */
+    unsigned char *fdetail; /* the float details' bytes: room for one an event, ... */
+    Py_ssize_t floats;      /* ... this many written */
     PyObject *ids;     /* bytearray: the UTF-8 of the distinct ids, one after another */
     PyObject *number;  /* dict: job id -> its number in the table */
     PyObject *details; /* dict: position -> detail that is an object */
@@ -50,12 +53,19 @@ static inline void column_add(Column *c, int64_t v)
         c->max = v;
 }
 
+/* A float's 8 bytes at p, its bits as they are, little-endian whatever the machine's order. */
+static inline void put_f64(unsigned char *p, double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    for (int j = 0; j < 8; j++)
+        p[j] = (unsigned char)(bits >> (8 * j));
+}
+
 static int seen_init(Seen *s, size_t size)
 {
     *s = (Seen){PyMem_Calloc(size, sizeof(Slot)), size - 1, 0};
-    if (s->slots == NULL)
-        PyErr_NoMemory();
-    return s->slots == NULL ? -1 : 0;
+    return s->slots != NULL ? 0 : (PyErr_NoMemory(), -1);
 }
 
 static void seen_free(Seen *s)
@@ -123,11 +133,10 @@ static int optional_int(Column *c, PyObject *v, unsigned char *flags)
     if (v == Py_None) {
         c->values[c->count++] = 0;
         *flags |= c->none_flag;
-        return 1;
-    }
-    if (!exact_int64(v, &x))
+    } else if (exact_int64(v, &x))
+        column_add(c, x);
+    else
         return 0;
-    column_add(c, x);
     return 1;
 }
 
@@ -157,12 +166,9 @@ static int64_t new_id(Block *b, PyObject *job)
     column_add(&b->ends, at + size);
     int64_t number = b->ends.count;
     PyObject *value = PyLong_FromLongLong(number);
-    if (value == NULL || PyDict_SetItem(b->number, job, value) < 0) {
-        Py_XDECREF(value);
-        return -1;
-    }
-    Py_DECREF(value);
-    return number;
+    int failed = value == NULL || PyDict_SetItem(b->number, job, value) < 0;
+    Py_XDECREF(value);
+    return failed ? -1 : number;
 }
 
 /* The number of job id ``job`` in the block's table (a new id goes at its end) onto the job
@@ -225,23 +231,21 @@ static int read_row(Block *b, PyObject *row, Py_ssize_t i, PyObject *codes)
         return fits;
     PyObject *detail = PyTuple_GET_ITEM(row, 7);
     int64_t number;
-    if (detail != Py_None && exact_int64(detail, &number)) {
+    if (PyFloat_CheckExact(detail)) {
+        put_f64(b->fdetail + 8 * b->floats++, PyFloat_AS_DOUBLE(detail));
+        flags |= DETAIL_FLOAT;
+    } else if (detail != Py_None && exact_int64(detail, &number)) {
         column_add(&b->detail, number);
         flags |= DETAIL_INT;
     } else if (detail != Py_None) {
         PyObject *key = PyLong_FromSsize_t(i);
-        if (key == NULL || PyDict_SetItem(b->details, key, detail) < 0) {
-            Py_XDECREF(key);
+        int failed = key == NULL || PyDict_SetItem(b->details, key, detail) < 0;
+        Py_XDECREF(key);
+        if (failed)
             return -1;
-        }
-        Py_DECREF(key);
         flags |= DETAIL_OBJECT;
     }
-    uint64_t bits;
-    double t = PyFloat_AS_DOUBLE(time);
-    memcpy(&bits, &t, 8);
-    for (int j = 0; j < 8; j++) /* little-endian, whatever the machine's order */
-        b->time[8 * i + j] = (unsigned char)(bits >> (8 * j));
+    put_f64(b->time + 8 * i, PyFloat_AS_DOUBLE(time));
     b->kind[i] = (unsigned char)k;
     b->flags[i] = flags;
     return 1;
@@ -284,24 +288,28 @@ static PyObject *block_tuple(Block *b, PyObject *time, PyObject *kind, PyObject 
 {
     const Column *columns[] = {&b->attempt, &b->worker, &b->seq,  &b->durable,
                                &b->detail,  &b->job,    &b->ends};
-    PyObject *out = PyTuple_New(12);
+    static const int fields[] = {3, 4, 5, 6, 7, 9, 11}; /* each column's */
+    PyObject *out = PyTuple_New(13);
     if (out == NULL)
         return NULL;
     PyTuple_SET_ITEM(out, 0, Py_NewRef(time));
     PyTuple_SET_ITEM(out, 1, Py_NewRef(kind));
     PyTuple_SET_ITEM(out, 2, Py_NewRef(flags));
-    for (int k = 0; k < 7; k++) { /* fields 3 to 8, then 10 */
+    PyTuple_SET_ITEM(out, 12, Py_NewRef(b->details));
+    for (int k = 0; k < 7; k++) {
         PyObject *column = column_tuple(columns[k], b->flags);
         if (column == NULL)
             goto error;
-        PyTuple_SET_ITEM(out, k < 6 ? 3 + k : 10, column);
+        PyTuple_SET_ITEM(out, fields[k], column);
     }
-    PyObject *ids = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(b->ids),
-                                              PyByteArray_GET_SIZE(b->ids));
-    if (ids == NULL)
-        goto error;
-    PyTuple_SET_ITEM(out, 9, ids);
-    PyTuple_SET_ITEM(out, 11, Py_NewRef(b->details));
+    const char *data[] = {(const char *)b->fdetail, PyByteArray_AS_STRING(b->ids)};
+    const Py_ssize_t size[] = {8 * b->floats, PyByteArray_GET_SIZE(b->ids)};
+    for (int k = 0; k < 2; k++) { /* fields 8 and 10: copies of the bytes filled */
+        PyObject *bytes = PyBytes_FromStringAndSize(data[k], size[k]);
+        if (bytes == NULL)
+            goto error;
+        PyTuple_SET_ITEM(out, 8 + 2 * k, bytes);
+    }
     return out;
 error:
     Py_DECREF(out); /* the items not yet set are NULL, which a tuple's dealloc skips */
@@ -310,15 +318,11 @@ error:
 
 static PyObject *pack(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "pack(rows, start, stop, codes)");
+    if (nargs != 4 || !PyList_Check(args[0]) || !PyDict_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "pack(rows: list, start, stop, codes: dict)");
         return NULL;
     }
     PyObject *rows = args[0], *codes = args[3];
-    if (!PyList_Check(rows) || !PyDict_Check(codes)) {
-        PyErr_SetString(PyExc_TypeError, "pack needs a list of rows and a dict of kind codes");
-        return NULL;
-    }
     Py_ssize_t start = PyLong_AsSsize_t(args[1]), stop = PyLong_AsSsize_t(args[2]);
     if (PyErr_Occurred())
         return NULL;
@@ -332,12 +336,9 @@ static PyObject *pack(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize
     PyObject *block = PyList_GetSlice(rows, start, stop);
     PyObject *out = NULL, *time = PyBytes_FromStringAndSize(NULL, 8 * n);
     PyObject *kind = PyBytes_FromStringAndSize(NULL, n), *flags = PyBytes_FromStringAndSize(NULL, n);
-    Block b;
-    memset(&b, 0, sizeof b);
-    int64_t *values = PyMem_Malloc(sizeof(int64_t) * 7 * (size_t)(n > 0 ? n : 1));
-    b.number = PyDict_New();
-    b.details = PyDict_New();
-    b.ids = PyByteArray_FromStringAndSize(NULL, 0);
+    Block b = {.number = PyDict_New(), .details = PyDict_New(),
+               .ids = PyByteArray_FromStringAndSize(NULL, 0)}; /* the rest zero */
+    int64_t *values = PyMem_Malloc(sizeof(int64_t) * 8 * (size_t)(n > 0 ? n : 1)); /* 7 + fdetail */
     if (block == NULL || time == NULL || kind == NULL || flags == NULL || values == NULL
         || b.number == NULL || b.details == NULL || b.ids == NULL) {
         if (values == NULL)
@@ -350,6 +351,7 @@ static PyObject *pack(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize
     const unsigned char none_flags[] = {NO_ATTEMPT, NO_WORKER, NO_SEQ, 0, 0, 0, 0};
     for (int k = 0; k < 7; k++)
         *columns[k] = (Column){values + k * n, 0, INT64_MAX, INT64_MIN, none_flags[k]};
+    b.fdetail = (unsigned char *)(values + 7 * n);
     b.time = (unsigned char *)PyBytes_AS_STRING(time);
     b.kind = (unsigned char *)PyBytes_AS_STRING(kind);
     b.flags = (unsigned char *)PyBytes_AS_STRING(flags);

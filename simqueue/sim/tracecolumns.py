@@ -10,19 +10,22 @@ same bytes) and reads them back with :func:`unpacked`. A block of ``n`` events i
 ``kind``     u8 per event: the kind's index in :data:`~simqueue.sim.trace.KINDS`.
 ``flags``    u8 per event: ``NO_ATTEMPT`` 1, ``NO_WORKER`` 2, ``NO_SEQ`` 4 (that field is
              None), ``DETAIL_INT`` 8 (the detail is in the ``detail`` column), ``DETAIL_OBJECT``
-             16 (the detail is in ``details``); neither detail flag: the detail is None.
+             16 (in ``details``), ``DETAIL_FLOAT`` 32 (in ``fdetail``); none of the three
+             detail flags: the detail is None.
 ``attempt``  a column (below), one value per event; a None is stored as 0 under its flag.
 ``worker``   the same.
 ``seq``      the same: the WAL sequence number.
 ``durable``  the same: ``durable_seq``, never None.
 ``detail``   a column with one value per event flagged ``DETAIL_INT`` (a DISPATCH's fencing
              token), in the events' order.
+``fdetail``  f64 per event flagged ``DETAIL_FLOAT`` (its detail is a ``float``, exactly that
+             type: a RETRY's ready time), in the events' order, bit for bit (NaN, -0.0 too).
 ``job``      a column, one value per event: 0 for no job, ``k`` for the ``k``-th id of the table.
 ``ids``      the block's distinct job ids in the order first seen, the UTF-8 of each
              (``surrogatepass``: any str) one after another.
 ``ends``     a column: where each id ends in ``ids`` (the first starts at 0).
 ``details``  a dict from an event's position in the block to its detail when that is neither
-             None nor an int64 (a RETRY's ready time, a reason, a file name, a bool).
+             None nor an int64 nor a float (a reason, a file name, a bool, a larger int).
 ===========  ==============================================================================
 
 A column is ``(base, width, data)``: each value is ``base`` (the least value the column holds)
@@ -48,7 +51,7 @@ from typing import Any, NamedTuple, cast
 
 from simqueue.sim.trace import KINDS, TraceTuple
 
-NO_ATTEMPT, NO_WORKER, NO_SEQ, DETAIL_INT, DETAIL_OBJECT = 1, 2, 4, 8, 16
+NO_ATTEMPT, NO_WORKER, NO_SEQ, DETAIL_INT, DETAIL_OBJECT, DETAIL_FLOAT = 1, 2, 4, 8, 16, 32
 #: The code of each kind in the ``kind`` column: its index in KINDS.
 CODES = {kind: i for i, kind in enumerate(KINDS)}
 _I64 = (-(2**63), 2**63 - 1)
@@ -61,7 +64,9 @@ Column = tuple[int, int, bytes]
 
 
 class Packed(NamedTuple):
-    """A block of events in columns (the module docstring gives the layout)."""
+    """A block of events in columns (the module docstring gives the layout): the bytes fields
+    ``time`` and ``fdetail`` hold f64s, ``kind`` and ``flags`` a byte an event, ``ids`` the
+    UTF-8 of the job ids; each :data:`Column` holds integers; ``details`` the other objects."""
 
     time: bytes
     kind: bytes
@@ -71,6 +76,7 @@ class Packed(NamedTuple):
     seq: Column
     durable: Column
     detail: Column
+    fdetail: bytes
     job: Column
     ids: bytes
     ends: Column
@@ -138,6 +144,14 @@ def _job_numbers(jobs: Sequence[str | None]) -> tuple[Column, bytes, Column]:
     return _known([number[job] for job in jobs]), blob, _known([*accumulate(sizes)])
 
 
+def _f64s(values: Sequence[float]) -> bytes:
+    """Floats as f64 little-endian, bit for bit."""
+    data = array("d", values)
+    if _SWAP:
+        data.byteswap()
+    return data.tobytes()
+
+
 def pack_py(rows: list[TraceTuple], start: int, stop: int, codes: dict[str, int]) -> Packed | None:
     """``rows[start:stop]`` packed (see the module docstring), or None if one does not fit.
 
@@ -157,27 +171,28 @@ def pack_py(rows: list[TraceTuple], start: int, stop: int, codes: dict[str, int]
         return None
     lo, hi = _I64
     detail_kinds = [
-        0 if v is None else DETAIL_INT if type(v) is int and lo <= v <= hi else DETAIL_OBJECT
+        0 if v is None else DETAIL_FLOAT if type(v) is float
+        else DETAIL_INT if type(v) is int and lo <= v <= hi else DETAIL_OBJECT
         for v in details
-    ]
+    ]  # fmt: skip
     flags = [
         (a is None) * NO_ATTEMPT | (w is None) * NO_WORKER | (s is None) * NO_SEQ | d
         for a, w, s, d in zip(attempts, workers, seqs, detail_kinds, strict=True)
     ]
     numbers = [v for v, d in zip(details, detail_kinds, strict=True) if d == DETAIL_INT]
+    floats = [v for v, d in zip(details, detail_kinds, strict=True) if d == DETAIL_FLOAT]
     objects = {i: v for i, v in enumerate(details) if detail_kinds[i] == DETAIL_OBJECT}
     job, ids, ends = _job_numbers(jobs)
-    time = array("d", times)
-    if _SWAP:
-        time.byteswap()
     return Packed(
-        time.tobytes(), kind, bytes(flags), attempt, worker, seq, durable, _known(numbers),
-        job, ids, ends, objects,
+        _f64s(times), kind, bytes(flags), attempt, worker, seq, durable, _known(numbers),
+        _f64s(floats), job, ids, ends, objects,
     )  # fmt: skip
 
 
 #: For each flags byte: 1 where it has the flag, else 0 (a ``bytes.translate`` table).
-_MARKS = {flag: bytes(f & flag and 1 for f in range(256)) for flag in (1, 2, 4, 8, 16)}
+_MARKS = {flag: bytes(f & flag and 1 for f in range(256)) for flag in (1, 2, 4, 8, 16, 32)}
+#: For each flag, the flags bytes that have it (for ``bytes.translate`` to delete).
+_HAVING = {flag: bytes(f for f in range(256) if f & flag) for flag in (DETAIL_INT, DETAIL_FLOAT)}
 
 
 def _stored(column: Column, lo: int, hi: int) -> array[int]:
@@ -205,13 +220,35 @@ def _optional(column: Column, lo: int, hi: int, flags: bytes, flag: int) -> list
     return [None if m else v + base for v, m in zip(_stored(column, lo, hi), marks, strict=True)]
 
 
+def _floats(data: bytes, lo: int, hi: int) -> list[float]:
+    """F64s ``lo`` to ``hi`` of ``data``."""
+    values = array("d", data[lo * 8 : hi * 8])
+    if _SWAP:
+        values.byteswap()
+    return values.tolist()
+
+
+def _before(block: Packed, lo: int, flag: int) -> int:
+    """How many events before ``lo`` have ``flag``: where the values of the events from ``lo``
+    start in that flag's column (deleting those events' bytes is the fastest count in C)."""
+    return lo - len(block.flags[:lo].translate(None, _HAVING[flag]))
+
+
 def _details(block: Packed, lo: int, hi: int, flags: bytes) -> list[Any]:
+    """Events ``lo`` to ``hi``'s details (``flags`` theirs): from the int column, the float
+    column and the dict, each read only where the flags say it holds one."""
     out: list[Any] = [None] * (hi - lo)
-    marks = flags.translate(_MARKS[DETAIL_INT])
-    if 1 in marks:
-        first = block.flags[:lo].translate(_MARKS[DETAIL_INT]).count(1)
-        numbers = iter(_ints(block.detail, first, first + marks.count(1)))
-        out = [next(numbers) if m else None for m in marks]
+    ints, floats = flags.translate(_MARKS[DETAIL_INT]), flags.translate(_MARKS[DETAIL_FLOAT])
+    if 1 in ints:
+        first = _before(block, lo, DETAIL_INT)
+        numbers = iter(_ints(block.detail, first, first + ints.count(1)))
+        out = [next(numbers) if m else None for m in ints]
+    if 1 in floats:  # few (RETRYs): only their places are visited, each found in C
+        first = _before(block, lo, DETAIL_FLOAT)
+        k, place = -1, floats.index
+        for value in _floats(block.fdetail, first, first + floats.count(1)):
+            k = place(1, k + 1)
+            out[k] = value
     objects = block.details
     if len(objects) <= hi - lo:
         for k, value in objects.items():
@@ -253,12 +290,9 @@ def unpacked(block: Packed, lo: int, hi: int) -> list[TraceTuple]:
     (``0 <= lo``; a ``hi`` past the block's end is its end, as in a slice)."""
     hi = max(lo, min(hi, len(block.kind)))
     flags = block.flags[lo:hi]
-    times = array("d", block.time[lo * 8 : hi * 8])
-    if _SWAP:
-        times.byteswap()
     return list(
         zip(
-            times.tolist(),
+            _floats(block.time, lo, hi),
             [KINDS[code] for code in block.kind[lo:hi]],
             _ids(block, _ints(block.job, lo, hi)),
             _optional(block.attempt, lo, hi, flags, NO_ATTEMPT),

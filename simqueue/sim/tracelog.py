@@ -11,10 +11,10 @@ the time as a float64, the kind and the flags saying which fields are None as a 
 integer field as its difference from the block's least value in the fewest bytes (1, 2, 4 or
 8) that hold the block's range, the job as a number into the block's table of distinct ids
 (kept as UTF-8 bytes, not as the str objects, so the trace keeps no finished job's id alive),
-and the details that are not integers in a dict. On the reference model that is about 25
-bytes an event, ids included. Reading gives the same tuples back, equal field for field; a
-block with a tuple that does not fit the columns (a time that is not a float, an integer out
-of int64, an unknown kind) stays tuples.
+the float details as float64s and the other details (a reason, a file name) in a dict. On the
+reference model that is about 23 bytes an event, ids included. Reading gives the same tuples
+back, equal field for field; a block with a tuple that does not fit the columns (a time that
+is not a float, an integer out of int64, an unknown kind) stays tuples.
 
 Packing runs in C when the accelerator ``simqueue/sim/_tracepack.c`` is built (as the WAL
 codec's does: :mod:`simqueue.core.wal.accel`), otherwise in the pure-Python

@@ -18,7 +18,14 @@ from hypothesis import strategies as st
 from simqueue import Config, Exponential, Poisson, Simulation
 from simqueue.sim import tracelog
 from simqueue.sim.trace import KINDS, TraceTuple
-from simqueue.sim.tracecolumns import DETAIL_INT, DETAIL_OBJECT, NO_WORKER, Packed, unpacked
+from simqueue.sim.tracecolumns import (
+    DETAIL_FLOAT,
+    DETAIL_INT,
+    DETAIL_OBJECT,
+    NO_WORKER,
+    Packed,
+    unpacked,
+)
 from simqueue.sim.tracelog import BLOCK, CODES, Trace, pack_py
 
 try:
@@ -27,6 +34,25 @@ except ImportError:  # no C compiler where this was installed
     C_PACK = None
 
 I64 = (-(2**63), 2**63 - 1)
+
+
+class Seconds(float):
+    """A float subclass: not exactly a float, so a detail of it is an object detail."""
+
+
+def _f64(bits: int) -> float:
+    value: float = struct.unpack("<d", bits.to_bytes(8, "little"))[0]
+    return value
+
+
+#: Floats whose bits a careless copy would lose: NaNs (quiet, negative, with a payload,
+#: signalling), infinities, the zeros, subnormals, the extremes.
+SPECIAL_FLOATS = [
+    float("nan"), -float("nan"), _f64(0x7FF8_0000_0000_0123), _f64(0x7FF0_0000_0000_0001),
+    float("inf"), -float("inf"), 0.0, -0.0, 5e-324, -5e-324, _f64(0x000F_FFFF_FFFF_FFFF),
+    2.2250738585072014e-308, 1.7976931348623157e308, -1.7976931348623157e308,
+]  # fmt: skip
+floats = st.one_of(st.floats(), st.sampled_from(SPECIAL_FLOATS))
 int64 = st.integers(*I64)
 optional_int = st.one_of(st.none(), int64, st.integers(-3, 300))
 job_ids = st.one_of(
@@ -36,7 +62,7 @@ job_ids = st.one_of(
     st.text(st.characters(exclude_categories=()), max_size=6),  # surrogates too
 )
 events = st.tuples(
-    st.floats(allow_nan=False),
+    floats,
     st.sampled_from(KINDS),
     job_ids,
     optional_int,
@@ -47,7 +73,8 @@ events = st.tuples(
         st.none(),
         int64,
         st.integers(2**63, 2**70),  # an int past int64 is an object detail
-        st.floats(allow_nan=False),
+        floats,
+        st.builds(Seconds, floats),  # an object detail, as are str and bool
         st.text(),
         st.booleans(),
     ),
@@ -56,6 +83,7 @@ events = st.tuples(
 #: Tuples the layout cannot hold exactly: each keeps its block as tuples.
 UNFIT: list[Any] = [
     (0, "ARRIVE", "job-1", 0, None, 1, 0, None),  # an int time
+    (Seconds(0.0), "ARRIVE", "job-1", 0, None, 1, 0, None),  # a float subclass time
     (0.0, "NOT-A-KIND", "job-1", 0, None, 1, 0, None),
     (0.0, 2, "job-1", 0, None, 1, 0, None),  # a kind that is not a str
     (0.0, "DISPATCH", "job-1", 2**63, 0, 1, 0, None),  # attempt past int64
@@ -73,6 +101,14 @@ UNFIT: list[Any] = [
 ]
 
 
+def exact(rows: list[Any]) -> list[tuple[Any, ...]]:
+    """The rows with each exact float as its type and bits: NaN == NaN, 0.0 != -0.0."""
+    return [
+        tuple((float, struct.pack("<d", v)) if type(v) is float else (type(v), v) for v in row)
+        for row in rows
+    ]
+
+
 def packed_both_ways(rows: list[Any]) -> Packed | None:
     """``rows`` packed by pack_py, after checking the C packer packs the same (when built)."""
     block = pack_py(rows, 0, len(rows), CODES)
@@ -81,10 +117,11 @@ def packed_both_ways(rows: list[Any]) -> Packed | None:
         if block is None:
             assert c_block is None
         else:
-            assert c_block == tuple(block)
+            assert c_block == tuple(block)  # the details dicts hold the same objects
             assert list(map(type, c_block)) == list(map(type, block))
-            for c_field, field in zip(c_block[3:11], block[3:11], strict=True):
-                assert list(map(type, c_field)) == list(map(type, field)), field
+            for c_field, field in zip(c_block, block, strict=True):
+                if isinstance(field, tuple):  # a column: (base, width, data)
+                    assert list(map(type, c_field)) == list(map(type, field)), field
     return block
 
 
@@ -93,11 +130,9 @@ def packed_both_ways(rows: list[Any]) -> Packed | None:
 def test_packed_rows_unpack_to_the_tuples_that_went_in(rows: list[TraceTuple]) -> None:
     block = packed_both_ways(rows)
     assert block is not None
-    back = unpacked(block, 0, len(rows))
-    assert back == rows
-    assert [list(map(type, r)) for r in back] == [list(map(type, r)) for r in rows]
+    assert exact(unpacked(block, 0, len(rows))) == exact(rows)
     for lo, hi in ((0, 1), (1, 3), (len(rows) // 2, len(rows))):
-        assert unpacked(block, lo, hi) == rows[lo:hi]
+        assert exact(unpacked(block, lo, hi)) == exact(rows[lo:hi])
 
 
 @pytest.mark.parametrize("row", UNFIT, ids=range(len(UNFIT)))
@@ -154,18 +189,39 @@ def test_a_column_takes_the_fewest_bytes_its_range_needs(
 def test_a_none_is_stored_as_zero_outside_the_range_under_its_flag() -> None:
     rows = [
         (0.0, "ARRIVE", "job-1", 0, None, 5_000_000, 5_000_000, None),
-        (0.5, "COMPLETE", "job-1", 1, 3, 5_000_200, 5_000_000, 12.5),
+        (0.5, "RETRY", "job-1", 1, 3, 5_000_200, 5_000_000, 12.5),
         (0.5, "DISPATCH", "job-2", 1, 3, 5_000_201, 5_000_000, 2**32 + 1),
+        (0.75, "STALE", "job-2", 1, 3, 5_000_202, 5_000_000, "lease expired"),
+        (1.0, "RETRY", "job-2", 1, 3, 5_000_203, 5_000_000, -0.0),
     ]
     block = packed_both_ways(rows)
     assert block is not None
-    assert block.worker == (3, 1, b"\x00\x00\x00")  # the None is not part of the range
-    assert block.seq == (5_000_000, 1, bytes([0, 200, 201]))
-    assert list(block.flags) == [NO_WORKER, DETAIL_OBJECT, DETAIL_INT]
+    assert block.worker == (3, 1, bytes(5))  # the None is not part of the range
+    assert block.seq == (5_000_000, 1, bytes([0, 200, 201, 202, 203]))
+    flags = [NO_WORKER, DETAIL_FLOAT, DETAIL_INT, DETAIL_OBJECT, DETAIL_FLOAT]
+    assert list(block.flags) == flags
     assert block.detail == (2**32 + 1, 1, b"\x00")  # only the int details, in order
-    assert block.details == {1: 12.5}
-    assert struct.unpack("<3d", block.time) == (0.0, 0.5, 0.5)
-    assert list(block.kind) == [CODES["ARRIVE"], CODES["COMPLETE"], CODES["DISPATCH"]]
+    assert block.fdetail == struct.pack("<2d", 12.5, -0.0)  # only the float ones, in order
+    assert block.details == {3: "lease expired"}
+    assert struct.unpack("<5d", block.time) == (0.0, 0.5, 0.5, 0.75, 1.0)
+    assert list(block.kind) == [CODES[r[1]] for r in rows]
+
+
+def test_float_details_are_a_column_of_their_bits_and_other_objects_stay_objects() -> None:
+    others: list[Any] = [Seconds(1.5), True, 2**64, "1.5", None, 7]
+    details = [*SPECIAL_FLOATS, *others]
+    rows = [(i * 1.0, "RETRY", "job-1", 1, 0, i, 0, v) for i, v in enumerate(details)]
+    block = packed_both_ways(rows)
+    assert block is not None
+    assert block.fdetail == struct.pack(f"<{len(SPECIAL_FLOATS)}d", *SPECIAL_FLOATS)
+    n = len(SPECIAL_FLOATS)
+    assert list(block.flags) == [DETAIL_FLOAT] * n + [DETAIL_OBJECT] * 4 + [0, DETAIL_INT]
+    assert list(block.details) == [n, n + 1, n + 2, n + 3]
+    assert all(block.details[n + k] is v for k, v in enumerate(others[:4]))
+    back = unpacked(block, 0, len(rows))
+    assert exact(back) == exact(rows)
+    assert type(back[n][7]) is Seconds and back[n + 1][7] is True
+    assert exact(unpacked(block, 3, n + 2)) == exact(rows[3 : n + 2])  # from the 4th float
 
 
 def test_job_ids_are_a_table_of_the_distinct_ones_in_utf8_first_seen_first() -> None:
