@@ -18,6 +18,10 @@ share of N jobs one at a time and timing each submission from the call to its du
   the clients' threads; the call returns once the job is committed and fsynced. It
   acknowledges a job before it runs (as simqueue does); no consumer runs, and no network hop.
 * ``persist-queue``: ``SQLiteAckQueue(auto_commit=True)``, ``put`` per job, likewise.
+* ``floor``: :mod:`benchmarks.http_floor` as a child process, with the same clients: one
+  selector loop that answers each turn's requests after one ``pwrite`` + ``fdatasync`` of their
+  records, and no queue at all. What no Python server answering after its fsync beats here; its
+  latency bounds are reported beside the targets.
 
 Cells run interleaved (every repeat walks the client counts, each with the systems in a rotated
 order), in directories on the real disk under the system temp dir (or ``--dir``; the file
@@ -62,7 +66,7 @@ from .queue_systems import (
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIENTS = (1, 4, 16, 64)
-SYSTEMS = ("simqueue always", "simqueue batch", "huey", "persist-queue")
+SYSTEMS = ("simqueue always", "simqueue batch", "huey", "persist-queue", "floor")
 WORKERS = 4
 
 
@@ -139,6 +143,34 @@ def produce_simqueue(
     return out
 
 
+def produce_floor(clients: int, n: int, base: str | None) -> dict[str, Any]:
+    """``clients`` kept-alive HTTP clients against :mod:`benchmarks.http_floor` (the least a
+    server answering after its fsync costs), one job per POST, as :func:`produce_simqueue`."""
+    with temp_dir(base) as d:
+        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        cmd = [sys.executable, "-m", "benchmarks.http_floor", d]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, cwd=ROOT)
+        try:
+            assert proc.stdout is not None
+            url = f"http://127.0.0.1:{int(proc.stdout.readline())}"
+            conns = [Client(url, timeout=120) for _ in range(clients)]
+
+            def submit(c: int, i: int) -> None:
+                status, answer = conns[c].request("POST", "/jobs", b'[{"id":"job-%d"}]' % i)
+                if status != 200:
+                    raise RuntimeError(f"the floor answered {status}: {answer}")
+
+            cpu0, own0 = _cpu_seconds(proc.pid), _own_cpu()
+            out = run_producers(clients, n, submit, lambda c: conns[c].request("GET", "/"))
+            out["server_cpu_s"] = _cpu_seconds(proc.pid) - cpu0
+            out["client_cpu_s"] = _own_cpu() - own0
+            for conn in conns:
+                conn.close()
+        finally:
+            _stop(proc, signal.SIGKILL)
+    return out
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
     with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
@@ -157,6 +189,8 @@ def _runner(system: str, base: str | None) -> Callable[[int, int], dict[str, Any
         return lambda c, n: produce_simqueue(policy, c, n, base)
     if system == "huey":
         return lambda c, n: produce_huey(c, n, base)
+    if system == "floor":
+        return lambda c, n: produce_floor(c, n, base)
     return lambda c, n: produce_persist_queue(c, n, base)
 
 
@@ -239,6 +273,25 @@ def targets(cells: list[dict[str, Any]], bare: dict[str, list[float]]) -> dict[s
     return {
         k: {"value": v, "target": t, "op": op, "met": v >= t if op == ">=" else v <= t}
         for k, (v, t, op) in rows.items()
+    }
+
+
+def floor_bounds(cells: list[dict[str, Any]], bare: dict[str, list[float]]) -> dict[str, float]:
+    """The latency bounds and the throughput ratio for the floor (:mod:`benchmarks.http_floor`),
+    each as :func:`targets` takes them: what no Python server reaches on this machine."""
+
+    def runs(clients: int, key: str) -> list[float]:
+        return next(c[key] for c in cells if c["system"] == "floor" and c["clients"] == clients)
+
+    huey16 = next(c for c in cells if c["system"] == "huey" and c["clients"] == 16)
+    pairs = {
+        "p50_1_in_bare": (runs(1, "runs_p50_ms"), bare["1"]),
+        "p99_16_in_bare": (runs(16, "runs_p99_ms"), bare["16"]),
+        "over_huey_16": (runs(16, "runs_jobs_per_s"), huey16["runs_jobs_per_s"]),
+    }
+    return {
+        k: statistics.median(x / y for x, y in zip(a, b, strict=True))
+        for k, (a, b) in pairs.items()
     }
 
 
@@ -355,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     got = interleaved(n, repeats, base)
     cells, bare = got["cells"], got["bare_p50_ms"]
     verdicts = targets(cells, bare)
+    floor = floor_bounds(cells, bare)
     bulk = bench_bulk(5_000 if quick else 20_000)
     http = bench_http(16, 4_000 if quick else 10_000)
     placement = bench_placement(n, repeats, base)
@@ -364,6 +418,11 @@ def main(argv: list[str] | None = None) -> int:
     for key, v in verdicts.items():
         met = "met" if v["met"] else "MISSED"
         print(f"{key}: {v['value']:.2f} (target {v['op']} {v['target']:g}): {met}")
+    print(
+        f"the floor (benchmarks/http_floor.py, no queue): ack p50 at 1 client "
+        f"{floor['p50_1_in_bare']:.2f} bare fsyncs, p99 at 16 clients "
+        f"{floor['p99_16_in_bare']:.2f}, {floor['over_huey_16']:.2f}x huey at 16 clients"
+    )
     print(f"bulk POST of {bulk['jobs']:,} jobs: {bulk['jobs_per_s']:,.0f} jobs/s to completion")
     print(
         f"GET / alone, {http['clients']} clients: {http['requests_per_s']:,.0f} requests/s, "
@@ -386,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
             "bare_sync_p50_ms": bare,
             "cells": cells,
             "targets": verdicts,
+            "floor": floor,
             "bulk": bulk,
             "http_get": http,
             "placement": placement,

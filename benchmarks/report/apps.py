@@ -59,8 +59,18 @@ def section_server(doc: dict[str, Any], img: str) -> Blocks:
         md_table(bare_rows),
         _t("server-targets"),
         md_table(_target_rows(srv["targets"])),
-        _t("server-guarantees"),
     ]
+    floor = srv.get("floor")
+    if floor:
+        out.append(
+            _t(
+                "server-floor",
+                p50_1=floor["p50_1_in_bare"],
+                p99_16=floor["p99_16_in_bare"],
+                over_huey=floor["over_huey_16"],
+            )
+        )
+    out.append(_t("server-guarantees"))
     bulk = srv.get("bulk")
     if bulk:
         out.append(_t("server-bulk", **bulk))

@@ -211,6 +211,7 @@ def fig_server(srv: dict[str, Any], img_dir: str) -> str | None:
         "simqueue batch": "#17becf",
         "huey": "#2ca02c",
         "persist-queue": "#d62728",
+        "floor": "#7f7f7f",
     }
     for system, color in colors.items():
         mine = sorted((c for c in cells if c["system"] == system), key=lambda c: c["clients"])
