@@ -247,6 +247,11 @@ class JobTable:
             return next(iter(self._ready.values()))
         return None
 
+    @property
+    def ready_now(self) -> int:
+        """How many pending jobs are ready to dispatch now (backing-off ones not counted)."""
+        return len(self._ready)
+
     def next_ready_at(self) -> float | None:
         """When the next delayed (backing-off) job becomes ready, or None."""
         delayed = self._delayed

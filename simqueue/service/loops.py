@@ -6,7 +6,9 @@ lock, in the queue's group commit).
 * a **worker** reports the result of its last attempt (ACK, or RETRY/DEAD) and takes the next
   ready job (DISPATCH logged first) in one critical section; under ``always`` it waits for the
   fsync covering both, then runs the attempt outside the lock: a no-op job costs one lock round
-  trip and a share of one fsync.
+  trip and a share of one fsync. A worker that dispatches while more jobs are ready wakes the
+  next idle worker, unless one is already on its way (``SharedQueue.waking``): an enqueue wakes
+  one worker, and a burst of jobs wakes the others one after another.
 * the **timeout loop** times out attempts whose deadline passed. A worker that later reports on
   such an attempt is *stale*: fenced, counted, never applied.
 * the **snapshot loop** writes a snapshot every ``snapshot_interval`` seconds, without the
@@ -23,7 +25,7 @@ import threading
 import time
 
 from simqueue.core.jobs import Job
-from simqueue.service.shared import SharedQueue
+from simqueue.service.shared import SharedQueue, wake
 from simqueue.service.work import Outcome, Released, Work
 
 logger = logging.getLogger(__name__)
@@ -70,6 +72,8 @@ def _next_job(shared: SharedQueue, w: int, stop_requested: threading.Event) -> J
     while shared.dispatching and not stop_requested.is_set():
         job = shared.q.dispatch(w)
         if job is not None:
+            if shared.q.ready_now and not shared.waking:
+                wake(shared.take_idle(1))  # the next worker, for the next ready job
             return job
         shared.after()
         ready_at = shared.q.next_ready_at()

@@ -179,20 +179,65 @@ def test_an_enqueue_wakes_an_idle_worker_after_releasing_the_lock(shared) -> Non
     assert woke == [True] and seq == shared.q.last_seq
 
 
-def test_an_enqueue_wakes_no_more_workers_than_it_brings_jobs(shared) -> None:
+def test_an_enqueue_wakes_one_idle_worker_and_none_while_that_one_is_on_its_way(shared) -> None:
     woke: list[bool] = []
     workers = [_spawn(_park, shared, 300.0, woke) for _ in range(3)]
     _wait_for(lambda: len(shared.idle) == 3, "the workers to park")
     with shared.lock:
-        _, idle = shared.enqueue([Job("a"), Job("b")])
-    wake(idle)
-    _wait_for(lambda: len(woke) == 2, "two workers to wake")
-    assert len(shared.idle) == 1
+        _, first = shared.enqueue([Job("a"), Job("b")])
+        _, second = shared.enqueue([Job("c")])
+        assert len(first) == 1 and second == [] and shared.waking == 1
+    wake(first)
+    _wait_for(lambda: len(woke) == 1, "one worker to wake")
     with shared.lock:
+        assert shared.waking == 0 and len(shared.idle) == 2
+        _, third = shared.enqueue([Job("d")])  # nobody on its way now: one more wakes
+        assert len(third) == 1
         shared.wake_all()
+    wake(third)
     for t in workers:
         t.join(30)
-    assert woke == [True] * 3 and shared.idle == []
+    assert woke == [True] * 3 and shared.idle == [] and shared.waking == 0
+
+
+class HeldWork:
+    """Attempts that each wait for ``release``, counting how many run at once."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.running = 0
+        self._count = threading.Lock()
+
+    def prepare(self, job: Job):
+        def attempt() -> str:
+            with self._count:
+                self.running += 1
+            assert self.release.wait(60), "the held attempts were never released"
+            return "ok"
+
+        return attempt
+
+
+def test_a_burst_of_jobs_gets_a_worker_each_as_woken_workers_wake_the_next(shared) -> None:
+    from simqueue.service.loops import worker_loop
+
+    work, stop = HeldWork(), threading.Event()
+    workers = [_spawn(worker_loop, shared, w, work, stop) for w in range(4)]
+    _wait_for(lambda: len(shared.idle) == 4, "the workers to park")
+    with shared.lock:
+        _, idle = shared.enqueue([Job(f"j{i}") for i in range(3)])
+        assert len(idle) == 1  # one wakes; it wakes the next once it has dispatched
+    wake(idle)
+    _wait_for(lambda: work.running == 3, "three attempts running at once")
+    with shared.lock:
+        assert shared.busy == 3 and len(shared.idle) == 1 and shared.waking == 0
+        shared.dispatching = False
+        shared.wake_all()
+    work.release.set()
+    for t in workers:
+        t.join(30)
+    assert not any(t.is_alive() for t in workers)
+    assert shared.q.counts()["completed"] == 3
 
 
 def test_a_park_that_times_out_leaves_the_idle_list(shared) -> None:
