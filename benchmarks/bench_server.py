@@ -48,71 +48,27 @@ import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-from simqueue.service.client import Client, http_json
+from simqueue.service.client import Client
 
 from .common import is_quick, print_table, rate, temp_dir, write_results
+from .http_floor import floor_bounds, produce_floor
 from .queue_systems import (
     bare_sync_latencies,
     produce_huey,
     produce_persist_queue,
     run_producers,
 )
+from .server_process import cpu_seconds, file_system, own_cpu, server_status, spawn, stop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIENTS = (1, 4, 16, 64)
 SYSTEMS = ("simqueue always", "simqueue batch", "huey", "persist-queue", "floor")
 WORKERS = 4
-
-
-def _spawn(
-    data_dir: str, fsync: str, workers: int, any_cpu: bool = False
-) -> tuple[subprocess.Popen[bytes], str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMQUEUE_")}
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    cmd = [sys.executable, "-m", "simqueue", "run", "--data-dir", data_dir, "--port", "0"]
-    cmd += ["--workers", str(workers), "--service-time", "constant(0)", "--failure-rate", "0"]
-    cmd += ["--fsync", fsync, "--snapshot-interval", "10s"] + (["--any-cpu"] if any_cpu else [])
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT
-    )
-    path = os.path.join(data_dir, "server.json")
-    end = time.monotonic() + 60
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"simqueue run exited with {proc.returncode}")
-        try:
-            with open(path, encoding="utf-8") as fh:
-                info = json.load(fh)
-            if info.get("pid") == proc.pid:
-                return proc, str(info["url"])
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.01)
-    proc.kill()
-    raise RuntimeError("simqueue run did not start within 60 s")
-
-
-def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(30)
-
-
-def _status(url: str) -> dict[str, Any]:
-    status, st = http_json(url, "GET", "/status", timeout=60)
-    if status != 200:
-        raise RuntimeError(f"GET /status answered {status}")
-    return dict(st)
 
 
 def produce_simqueue(
@@ -121,7 +77,7 @@ def produce_simqueue(
     """``clients`` kept-alive HTTP clients against a fresh ``simqueue run`` (``--any-cpu``
     with ``any_cpu``), one job per POST; also the server's fsyncs during the run."""
     with temp_dir(base) as d:
-        proc, url = _spawn(os.path.join(d, "q"), fsync, WORKERS, any_cpu)
+        proc, url = spawn(os.path.join(d, "q"), fsync, WORKERS, any_cpu)
         try:
             conns = [Client(url, timeout=120) for _ in range(clients)]
 
@@ -131,56 +87,16 @@ def produce_simqueue(
                 if status != 200:
                     raise RuntimeError(f"POST /jobs answered {status}: {answer}")
 
-            fsyncs0, cpu0, own0 = _status(url)["fsyncs"], _cpu_seconds(proc.pid), _own_cpu()
+            fsyncs0, cpu0, own0 = server_status(url)["fsyncs"], cpu_seconds(proc.pid), own_cpu()
             out = run_producers(clients, n, submit, lambda c: conns[c].request("GET", "/"))
-            out["server_cpu_s"] = _cpu_seconds(proc.pid) - cpu0
-            out["client_cpu_s"] = _own_cpu() - own0
-            out["fsyncs"] = _status(url)["fsyncs"] - fsyncs0
+            out["server_cpu_s"] = cpu_seconds(proc.pid) - cpu0
+            out["client_cpu_s"] = own_cpu() - own0
+            out["fsyncs"] = server_status(url)["fsyncs"] - fsyncs0
             for conn in conns:
                 conn.close()
         finally:
-            _stop(proc)
+            stop(proc)
     return out
-
-
-def produce_floor(clients: int, n: int, base: str | None) -> dict[str, Any]:
-    """``clients`` kept-alive HTTP clients against :mod:`benchmarks.http_floor` (the least a
-    server answering after its fsync costs), one job per POST, as :func:`produce_simqueue`."""
-    with temp_dir(base) as d:
-        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        cmd = [sys.executable, "-m", "benchmarks.http_floor", d]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, cwd=ROOT)
-        try:
-            assert proc.stdout is not None
-            url = f"http://127.0.0.1:{int(proc.stdout.readline())}"
-            conns = [Client(url, timeout=120) for _ in range(clients)]
-
-            def submit(c: int, i: int) -> None:
-                status, answer = conns[c].request("POST", "/jobs", b'[{"id":"job-%d"}]' % i)
-                if status != 200:
-                    raise RuntimeError(f"the floor answered {status}: {answer}")
-
-            cpu0, own0 = _cpu_seconds(proc.pid), _own_cpu()
-            out = run_producers(clients, n, submit, lambda c: conns[c].request("GET", "/"))
-            out["server_cpu_s"] = _cpu_seconds(proc.pid) - cpu0
-            out["client_cpu_s"] = _own_cpu() - own0
-            for conn in conns:
-                conn.close()
-        finally:
-            _stop(proc, signal.SIGKILL)
-    return out
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu() -> float:
-    t = os.times()
-    return t.user + t.system
 
 
 def _runner(system: str, base: str | None) -> Callable[[int, int], dict[str, Any]]:
@@ -276,25 +192,6 @@ def targets(cells: list[dict[str, Any]], bare: dict[str, list[float]]) -> dict[s
     }
 
 
-def floor_bounds(cells: list[dict[str, Any]], bare: dict[str, list[float]]) -> dict[str, float]:
-    """The latency bounds and the throughput ratio for the floor (:mod:`benchmarks.http_floor`),
-    each as :func:`targets` takes them: what no Python server reaches on this machine."""
-
-    def runs(clients: int, key: str) -> list[float]:
-        return next(c[key] for c in cells if c["system"] == "floor" and c["clients"] == clients)
-
-    huey16 = next(c for c in cells if c["system"] == "huey" and c["clients"] == 16)
-    pairs = {
-        "p50_1_in_bare": (runs(1, "runs_p50_ms"), bare["1"]),
-        "p99_16_in_bare": (runs(16, "runs_p99_ms"), bare["16"]),
-        "over_huey_16": (runs(16, "runs_jobs_per_s"), huey16["runs_jobs_per_s"]),
-    }
-    return {
-        k: statistics.median(x / y for x, y in zip(a, b, strict=True))
-        for k, (a, b) in pairs.items()
-    }
-
-
 def bench_placement(n: int, repeats: int, base: str | None) -> dict[str, Any]:
     """ "always" at 16 clients with the server's threads on one CPU (the default) and with
     ``--any-cpu``, alternating: median jobs/s and server CPU per job of each."""
@@ -316,21 +213,21 @@ def bench_http(clients: int, n: int) -> dict[str, Any]:
     (no queue operation, no fsync) to one ``simqueue run``; requests/s and the CPU the server
     and the clients spent per request, in µs."""
     with temp_dir() as d:
-        proc, url = _spawn(os.path.join(d, "q"), "always", WORKERS)
+        proc, url = spawn(os.path.join(d, "q"), "always", WORKERS)
         try:
             conns = [Client(url, timeout=120) for _ in range(clients)]
-            cpu0, own0 = _cpu_seconds(proc.pid), _own_cpu()
+            cpu0, own0 = cpu_seconds(proc.pid), own_cpu()
             out = run_producers(
                 clients,
                 n,
                 lambda c, i: conns[c].request("GET", "/"),
                 lambda c: conns[c].request("GET", "/"),
             )
-            server, client = _cpu_seconds(proc.pid) - cpu0, _own_cpu() - own0
+            server, client = cpu_seconds(proc.pid) - cpu0, own_cpu() - own0
             for conn in conns:
                 conn.close()
         finally:
-            _stop(proc)
+            stop(proc)
     return {
         "clients": clients,
         "requests": n,
@@ -345,7 +242,7 @@ def bench_bulk(n: int, workers: int = 8) -> dict[str, Any]:
     the recovery time after a kill -9."""
     body = json.dumps([{"id": f"job-{i}", "payload": {"i": i}} for i in range(n)]).encode()
     with temp_dir() as d:
-        proc, url = _spawn(d, "batch", workers)
+        proc, url = spawn(d, "batch", workers)
         try:
             with Client(url, timeout=300) as c:
                 t0 = time.perf_counter()
@@ -356,11 +253,11 @@ def bench_bulk(n: int, workers: int = 8) -> dict[str, Any]:
                 elapsed = time.perf_counter() - t0
             if status != 200 or ack["accepted"] != n:
                 raise RuntimeError(f"the bulk POST answered {status}: {ack}")
-            _stop(proc, signal.SIGKILL)
-            proc, url = _spawn(d, "batch", workers)
-            rec = _status(url)["recovery"]
+            stop(proc, signal.SIGKILL)
+            proc, url = spawn(d, "batch", workers)
+            rec = server_status(url)["recovery"]
         finally:
-            _stop(proc)
+            stop(proc)
     return {
         "jobs": n,
         "post_ack_s": t_ack,
@@ -370,48 +267,15 @@ def bench_bulk(n: int, workers: int = 8) -> dict[str, Any]:
     }
 
 
-def _file_system(path: str) -> str:
-    """The mount (device and type) that holds ``path``, from /proc/mounts."""
-    path = os.path.realpath(path)
-    best = ("?", "?", "")
-    try:
-        with open("/proc/mounts", encoding="utf-8") as fh:
-            for line in fh:
-                dev, mnt, fstype = line.split()[:3]
-                if (path + "/").startswith(mnt.rstrip("/") + "/") and len(mnt) >= len(best[2]):
-                    best = (dev, fstype, mnt)
-    except OSError:
-        pass
-    return f"{best[0]} ({best[1]}) at {best[2] or '?'}"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_server", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="400 jobs per cell, 2 repeats")
-    parser.add_argument("--jobs", type=int, default=None, help="jobs per cell")
-    parser.add_argument("--repeat", type=int, default=None)
-    parser.add_argument("--dir", default=None, help="where the data directories go (a real disk)")
-    parser.add_argument("--no-write", action="store_true", help="do not update results.json")
-    args = parser.parse_args(argv)
-    quick = args.quick or is_quick(argv if argv is not None else sys.argv[1:])
-    n = args.jobs or (400 if quick else 1500)
-    repeats = args.repeat or (2 if quick else 3)
-    try:
-        import huey  # noqa: F401
-        import persistqueue  # noqa: F401
-    except ImportError:
-        print("huey or persist-queue is not installed: pip install -e '.[bench]'")
-        return 1
-    base = args.dir
-    fs = _file_system(base or os.environ.get("TMPDIR", "/tmp"))
-    print(f"data directories on {fs}; {n} jobs per cell, {repeats} interleaved repeats")
-    got = interleaved(n, repeats, base)
-    cells, bare = got["cells"], got["bare_p50_ms"]
-    verdicts = targets(cells, bare)
-    floor = floor_bounds(cells, bare)
-    bulk = bench_bulk(5_000 if quick else 20_000)
-    http = bench_http(16, 4_000 if quick else 10_000)
-    placement = bench_placement(n, repeats, base)
+def _print_summary(
+    cells: list[dict[str, Any]],
+    bare: dict[str, list[float]],
+    verdicts: dict[str, Any],
+    floor: dict[str, float],
+    bulk: dict[str, Any],
+    http: dict[str, Any],
+    placement: dict[str, Any],
+) -> None:
     print_table(cells, title="one job per request, durable acknowledgements")
     for c, v in bare.items():
         print(f"bare pwrite+fdatasync p50 before the {c}-client cells: {v} ms")
@@ -434,6 +298,36 @@ def main(argv: list[str] | None = None) -> int:
             f'"always", 16 clients, threads on {name}: {p["jobs_per_s"]:,.0f} jobs/s, '
             f"server {p['server_cpu_us_per_job']:.0f} µs of CPU per job"
         )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_server", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="400 jobs per cell, 2 repeats")
+    parser.add_argument("--jobs", type=int, default=None, help="jobs per cell")
+    parser.add_argument("--repeat", type=int, default=None)
+    parser.add_argument("--dir", default=None, help="where the data directories go (a real disk)")
+    parser.add_argument("--no-write", action="store_true", help="do not update results.json")
+    args = parser.parse_args(argv)
+    quick = args.quick or is_quick(argv if argv is not None else sys.argv[1:])
+    n = args.jobs or (400 if quick else 1500)
+    repeats = args.repeat or (2 if quick else 3)
+    try:
+        import huey  # noqa: F401
+        import persistqueue  # noqa: F401
+    except ImportError:
+        print("huey or persist-queue is not installed: pip install -e '.[bench]'")
+        return 1
+    base = args.dir
+    fs = file_system(base or os.environ.get("TMPDIR", "/tmp"))
+    print(f"data directories on {fs}; {n} jobs per cell, {repeats} interleaved repeats")
+    got = interleaved(n, repeats, base)
+    cells, bare = got["cells"], got["bare_p50_ms"]
+    verdicts = targets(cells, bare)
+    floor = floor_bounds(cells, bare)
+    bulk = bench_bulk(5_000 if quick else 20_000)
+    http = bench_http(16, 4_000 if quick else 10_000)
+    placement = bench_placement(n, repeats, base)
+    _print_summary(cells, bare, verdicts, floor, bulk, http, placement)
     if not args.no_write:
         section = {
             "quick": quick,

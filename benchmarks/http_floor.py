@@ -19,8 +19,18 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import signal
 import socket
+import statistics
+import subprocess
 import sys
+from typing import Any
+
+from simqueue.service.client import Client
+
+from .common import temp_dir
+from .queue_systems import run_producers
+from .server_process import ROOT, cpu_seconds, own_cpu, stop
 
 #: Preallocated bytes of the log; writes wrap to the start (the floor never reads it back).
 LOG_BYTES = 64 << 20
@@ -107,6 +117,53 @@ def serve(listener: socket.socket, floor: Floor) -> None:
             floor.commit(records)
         for sock, answer in answers:
             sock.sendall(answer)
+
+
+def produce_floor(clients: int, n: int, base: str | None) -> dict[str, Any]:
+    """``clients`` kept-alive HTTP clients against :mod:`benchmarks.http_floor` (the least a
+    server answering after its fsync costs), one job per POST, as :func:`produce_simqueue`."""
+    with temp_dir(base) as d:
+        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        cmd = [sys.executable, "-m", "benchmarks.http_floor", d]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, cwd=ROOT)
+        try:
+            assert proc.stdout is not None
+            url = f"http://127.0.0.1:{int(proc.stdout.readline())}"
+            conns = [Client(url, timeout=120) for _ in range(clients)]
+
+            def submit(c: int, i: int) -> None:
+                status, answer = conns[c].request("POST", "/jobs", b'[{"id":"job-%d"}]' % i)
+                if status != 200:
+                    raise RuntimeError(f"the floor answered {status}: {answer}")
+
+            cpu0, own0 = cpu_seconds(proc.pid), own_cpu()
+            out = run_producers(clients, n, submit, lambda c: conns[c].request("GET", "/"))
+            out["server_cpu_s"] = cpu_seconds(proc.pid) - cpu0
+            out["client_cpu_s"] = own_cpu() - own0
+            for conn in conns:
+                conn.close()
+        finally:
+            stop(proc, signal.SIGKILL)
+    return out
+
+
+def floor_bounds(cells: list[dict[str, Any]], bare: dict[str, list[float]]) -> dict[str, float]:
+    """The latency bounds and the throughput ratio for the floor (:mod:`benchmarks.http_floor`),
+    each as :func:`targets` takes them: what no Python server reaches on this machine."""
+
+    def runs(clients: int, key: str) -> list[float]:
+        return next(c[key] for c in cells if c["system"] == "floor" and c["clients"] == clients)
+
+    huey16 = next(c for c in cells if c["system"] == "huey" and c["clients"] == 16)
+    pairs = {
+        "p50_1_in_bare": (runs(1, "runs_p50_ms"), bare["1"]),
+        "p99_16_in_bare": (runs(16, "runs_p99_ms"), bare["16"]),
+        "over_huey_16": (runs(16, "runs_jobs_per_s"), huey16["runs_jobs_per_s"]),
+    }
+    return {
+        k: statistics.median(x / y for x, y in zip(a, b, strict=True))
+        for k, (a, b) in pairs.items()
+    }
 
 
 def main(argv: list[str]) -> int:
