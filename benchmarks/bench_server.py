@@ -20,8 +20,8 @@ share of N jobs one at a time and timing each submission from the call to its du
 * ``persist-queue``: ``SQLiteAckQueue(auto_commit=True)``, ``put`` per job, likewise.
 * ``floor``: :mod:`benchmarks.http_floor` as a child process, with the same clients: one
   selector loop that answers each turn's requests after one ``pwrite`` + ``fdatasync`` of their
-  records, and no queue at all. What no Python server answering after its fsync beats here; its
-  latency bounds are reported beside the targets.
+  records, and no queue at all: the least a Python server answering after its fsync costs
+  here. Its latency bounds are reported beside the targets.
 
 Cells run interleaved (every repeat walks the client counts, each with the systems in a rotated
 order), in directories on the real disk under the system temp dir (or ``--dir``; the file
@@ -61,9 +61,8 @@ from .queue_systems import (
     bare_sync_latencies,
     produce_huey,
     produce_persist_queue,
-    run_producers,
 )
-from .server_process import cpu_seconds, file_system, own_cpu, server_status, spawn, stop
+from .server_process import drive, file_system, post_one_job, server_status, spawn, stop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIENTS = (1, 4, 16, 64)
@@ -79,21 +78,9 @@ def produce_simqueue(
     with temp_dir(base) as d:
         proc, url = spawn(os.path.join(d, "q"), fsync, WORKERS, any_cpu)
         try:
-            conns = [Client(url, timeout=120) for _ in range(clients)]
-
-            def submit(c: int, i: int) -> None:
-                body = b'[{"id":"job-%d"}]' % i
-                status, answer = conns[c].request("POST", "/jobs", body)
-                if status != 200:
-                    raise RuntimeError(f"POST /jobs answered {status}: {answer}")
-
-            fsyncs0, cpu0, own0 = server_status(url)["fsyncs"], cpu_seconds(proc.pid), own_cpu()
-            out = run_producers(clients, n, submit, lambda c: conns[c].request("GET", "/"))
-            out["server_cpu_s"] = cpu_seconds(proc.pid) - cpu0
-            out["client_cpu_s"] = own_cpu() - own0
+            fsyncs0 = server_status(url)["fsyncs"]
+            out = drive(proc.pid, url, clients, n, post_one_job)
             out["fsyncs"] = server_status(url)["fsyncs"] - fsyncs0
-            for conn in conns:
-                conn.close()
         finally:
             stop(proc)
     return out
@@ -215,25 +202,15 @@ def bench_http(clients: int, n: int) -> dict[str, Any]:
     with temp_dir() as d:
         proc, url = spawn(os.path.join(d, "q"), "always", WORKERS)
         try:
-            conns = [Client(url, timeout=120) for _ in range(clients)]
-            cpu0, own0 = cpu_seconds(proc.pid), own_cpu()
-            out = run_producers(
-                clients,
-                n,
-                lambda c, i: conns[c].request("GET", "/"),
-                lambda c: conns[c].request("GET", "/"),
-            )
-            server, client = cpu_seconds(proc.pid) - cpu0, own_cpu() - own0
-            for conn in conns:
-                conn.close()
+            out = drive(proc.pid, url, clients, n, lambda c, i: c.request("GET", "/"))
         finally:
             stop(proc)
     return {
         "clients": clients,
         "requests": n,
         "requests_per_s": rate(n, out["seconds"]),
-        "server_cpu_us_per_request": server / n * 1e6,
-        "client_cpu_us_per_request": client / n * 1e6,
+        "server_cpu_us_per_request": out["server_cpu_s"] / n * 1e6,
+        "client_cpu_us_per_request": out["client_cpu_s"] / n * 1e6,
     }
 
 

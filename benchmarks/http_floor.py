@@ -7,8 +7,9 @@ that arrived, notes each job id, writes one record a job into preallocated space
 turn. Requests arriving during the fsync wait for the next turn, so the fsync is shared as in a
 group commit. It is not a queue: no job table beyond a set of ids, no DISPATCH or ACK, no worker,
 no checksum, no limits, no error answers. ``benchmarks/bench_server.py`` measures it with the same
-clients as simqueue: what simqueue's server costs above it is the queue's work and its threads;
-a latency bound this loop cannot meet no server written in Python meets on this disk.
+clients as simqueue: what simqueue's server costs above it is the queue's work and its threads,
+and a latency bound this loop, which does nothing else, misses is not one to expect a Python
+server that keeps a queue to meet on the same disk.
 
 Written by hand (not with ``http.server`` or asyncio) because each of those costs more per
 request than the measure it is meant to bound.
@@ -26,11 +27,8 @@ import subprocess
 import sys
 from typing import Any
 
-from simqueue.service.client import Client
-
 from .common import temp_dir
-from .queue_systems import run_producers
-from .server_process import ROOT, cpu_seconds, own_cpu, stop
+from .server_process import ROOT, child_env, drive, post_one_job, stop
 
 #: Preallocated bytes of the log; writes wrap to the start (the floor never reads it back).
 LOG_BYTES = 64 << 20
@@ -123,25 +121,12 @@ def produce_floor(clients: int, n: int, base: str | None) -> dict[str, Any]:
     """``clients`` kept-alive HTTP clients against :mod:`benchmarks.http_floor` (the least a
     server answering after its fsync costs), one job per POST, as :func:`produce_simqueue`."""
     with temp_dir(base) as d:
-        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         cmd = [sys.executable, "-m", "benchmarks.http_floor", d]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, cwd=ROOT)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=child_env(), cwd=ROOT)
         try:
             assert proc.stdout is not None
             url = f"http://127.0.0.1:{int(proc.stdout.readline())}"
-            conns = [Client(url, timeout=120) for _ in range(clients)]
-
-            def submit(c: int, i: int) -> None:
-                status, answer = conns[c].request("POST", "/jobs", b'[{"id":"job-%d"}]' % i)
-                if status != 200:
-                    raise RuntimeError(f"the floor answered {status}: {answer}")
-
-            cpu0, own0 = cpu_seconds(proc.pid), own_cpu()
-            out = run_producers(clients, n, submit, lambda c: conns[c].request("GET", "/"))
-            out["server_cpu_s"] = cpu_seconds(proc.pid) - cpu0
-            out["client_cpu_s"] = own_cpu() - own0
-            for conn in conns:
-                conn.close()
+            out = drive(proc.pid, url, clients, n, post_one_job)
         finally:
             stop(proc, signal.SIGKILL)
     return out
@@ -149,7 +134,7 @@ def produce_floor(clients: int, n: int, base: str | None) -> dict[str, Any]:
 
 def floor_bounds(cells: list[dict[str, Any]], bare: dict[str, list[float]]) -> dict[str, float]:
     """The latency bounds and the throughput ratio for the floor (:mod:`benchmarks.http_floor`),
-    each as :func:`targets` takes them: what no Python server reaches on this machine."""
+    each as :func:`targets` takes them: a yardstick for the targets, not a target."""
 
     def runs(clients: int, key: str) -> list[float]:
         return next(c[key] for c in cells if c["system"] == "floor" and c["clients"] == clients)

@@ -10,23 +10,32 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
-from simqueue.service.client import http_json
+from simqueue.service.client import Client, http_json
+
+from .queue_systems import run_producers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a benchmark's child process: this checkout first on the path, and no
+    ``SIMQUEUE_*`` setting of the caller's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMQUEUE_")}
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    return env
 
 
 def spawn(
     data_dir: str, fsync: str, workers: int, any_cpu: bool = False
 ) -> tuple[subprocess.Popen[bytes], str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMQUEUE_")}
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, "-m", "simqueue", "run", "--data-dir", data_dir, "--port", "0"]
     cmd += ["--workers", str(workers), "--service-time", "constant(0)", "--failure-rate", "0"]
     cmd += ["--fsync", fsync, "--snapshot-interval", "10s"] + (["--any-cpu"] if any_cpu else [])
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=child_env(), cwd=ROOT
     )
     path = os.path.join(data_dir, "server.json")
     end = time.monotonic() + 60
@@ -53,6 +62,37 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(30)
+
+
+def post_one_job(client: Client, i: int) -> None:
+    """``POST /jobs`` of job ``job-<i>``, raising unless it is answered 200."""
+    status, answer = client.request("POST", "/jobs", b'[{"id":"job-%d"}]' % i)
+    if status != 200:
+        raise RuntimeError(f"POST /jobs answered {status}: {answer}")
+
+
+def drive(
+    pid: int, url: str, clients: int, n: int, request: Callable[[Client, int], object]
+) -> dict[str, Any]:
+    """``clients`` threads, each with its own kept-alive :class:`Client` to ``url`` (opened by a
+    ``GET /``, not timed), calling ``request(client, i)`` for its share of ``n``: what
+    :func:`~benchmarks.queue_systems.run_producers` returns, plus the CPU seconds the server
+    (process ``pid``) and this process spent meanwhile (``server_cpu_s``, ``client_cpu_s``)."""
+    conns = [Client(url, timeout=120) for _ in range(clients)]
+    try:
+        cpu0, own0 = cpu_seconds(pid), own_cpu()
+        out = run_producers(
+            clients,
+            n,
+            lambda c, i: request(conns[c], i),
+            lambda c: conns[c].request("GET", "/"),
+        )
+        out["server_cpu_s"] = cpu_seconds(pid) - cpu0
+        out["client_cpu_s"] = own_cpu() - own0
+    finally:
+        for conn in conns:
+            conn.close()
+    return out
 
 
 def server_status(url: str) -> dict[str, Any]:
