@@ -284,7 +284,7 @@ def test_an_internal_error_is_a_json_500_and_the_server_carries_on(server, monke
     def broken(job_id: str) -> dict:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(server, "job", broken)
+    monkeypatch.setattr(server, "job_deferred", broken)
     status, headers, raw = request(server.url, "GET", "/jobs/job-1")
     assert status == 500 and headers["Content-Type"] == "application/json"
     assert json.loads(raw) == {"error": "internal error: RuntimeError('boom')", "status": 500}

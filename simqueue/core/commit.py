@@ -15,24 +15,21 @@ once their record's seq reaches ``due_seq`` or their clock reading reaches ``due
 commits; a group commit moves them to the end of its open window. An I/O error stops the queue
 (fail-stop): the policy raises what the queue's ``stop`` callback returns.
 
-Threads: the policy holds the queue's mutex (:attr:`CommitPolicy.mutex`); every public operation
-of the queue runs under it (:meth:`CommitPolicy.enter` / :meth:`CommitPolicy.leave`). Under
-``always`` and ``batch`` no operation holds it across an fsync. A commit inside a public
-operation only notes the seq it needs durable; after releasing the mutex the operation waits in
-:meth:`CommitPolicy.wait_durable`, the group committer (the leader/follower scheme of
-PostgreSQL's WAL flush and etcd's batched fsync): if no fsync is running, the caller becomes the
-leader, takes every record appended so far (its own and other threads'), hands them to the OS
-under the mutex, releases it and fsyncs; callers arriving while it runs sleep, and when it
-returns it wakes each one whose seq it covered, which returns at once, and the first one not
-covered, which leads the next fsync for everything appended meanwhile (the others sleep on).
-So every fsync starts as soon as the previous one finished if anyone waits, and covers
-everything that arrived during it. One leader at a time (``sync_lock``, always taken before the
-mutex); anything that rolls or closes the current segment also holds ``sync_lock``, so it never
-pulls the file from under an fsync.
+Threads: the policy holds the queue's mutex (:attr:`CommitPolicy.mutex`), which every public
+operation of the queue runs under (:meth:`CommitPolicy.enter` / :meth:`CommitPolicy.leave`) and
+none holds across an fsync under ``always`` and ``batch``: a commit inside one only notes the seq
+it needs durable, and after the mutex the caller waits in :meth:`CommitPolicy.wait_durable`, the
+group committer (the leader/follower scheme of PostgreSQL's WAL flush and etcd's batched
+fsync; docs/semantics.md, "Threads"): the first waiter leads, taking every record appended so
+far into one write and one fsync; those arriving meanwhile sleep, and when it returns it wakes
+each one it covered and the first one it did not, which leads the next. One leader at a time
+(``sync_lock``, always taken before the mutex, and held by whatever rolls or closes the current
+segment, so it never pulls the file from under an fsync).
 
 A caller with a lock of its own (the server's) calls operations inside
-:meth:`CommitPolicy.acks_deferred`, so they return without waiting, releases its lock, then
-waits with :meth:`CommitPolicy.wait_acknowledged`.
+:meth:`CommitPolicy.acks_deferred`, releases its lock, then waits with
+:meth:`CommitPolicy.wait_acknowledged`, or asks :meth:`CommitPolicy.try_acknowledge`, which
+never sleeps behind another thread's fsync.
 """
 
 from __future__ import annotations
@@ -40,129 +37,10 @@ from __future__ import annotations
 import math
 import threading
 from _thread import LockType, allocate_lock
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from typing import ClassVar
 
-from simqueue.core.errors import StorageError
+from simqueue.core.commitbase import CheckOpen, CommitPolicy, Stop
 from simqueue.core.options import QueueOptions
 from simqueue.core.wal import WALWriter
-
-#: Raises QueueStoppedError if the queue is stopped or closed (the queue's check).
-CheckOpen = Callable[[], None]
-
-#: The queue's fail-stop: records the OS error (the queue accepts no more work) and returns the
-#: StorageError to raise, given the error and what failed.
-Stop = Callable[[OSError, str], StorageError]
-
-
-class _Deferring:
-    """:meth:`CommitPolicy.acks_deferred`: a plain class, not a generator, since the server
-    enters it around every operation it makes."""
-
-    __slots__ = ("_local",)
-
-    def __init__(self, local: threading.local) -> None:
-        self._local = local
-
-    def __enter__(self) -> None:
-        local = self._local
-        local.defer = getattr(local, "defer", 0) + 1
-
-    def __exit__(self, *exc: object) -> None:
-        self._local.defer -= 1
-
-
-class CommitPolicy:
-    """One queue's commit policy over its WAL writer. Subclasses decide :meth:`commit`."""
-
-    __slots__ = (
-        "writer",
-        "due_seq",
-        "due_time",
-        "unsynced_since",
-        "_stop",
-        "_check_open",
-        "mutex",
-        "sync_lock",
-        "_local",
-    )
-    name: ClassVar[str]
-    #: Whether a public operation waits for its fsync after the mutex (:meth:`enter`,
-    #: :meth:`leave`, :meth:`wait_durable`); if not, enter and leave are never called.
-    defers: ClassVar[bool] = False
-
-    def __init__(self, writer: WALWriter, stop: Stop, check_open: CheckOpen) -> None:
-        self.writer = writer
-        self._stop = stop
-        self._check_open = check_open
-        self.due_seq = 0
-        self.due_time = math.inf
-        #: When the oldest record not yet fsynced was committed (group commit only), else None.
-        self.unsynced_since: float | None = None
-        #: The queue's one mutex, held by every public operation of the queue (appending,
-        #: applying and committing included), so one thread at a time changes the log and the
-        #: table. Kept here, not on the queue, so the queue stays under 30 instance attributes.
-        self.mutex = threading.RLock()
-        #: Held by the group commit's leader from taking the records to recording their fsync,
-        #: and by whatever rolls or closes the current segment; taken before the mutex.
-        self.sync_lock = threading.Lock()
-        #: ``defer``: how deep this thread is inside :meth:`acks_deferred` (0: not inside).
-        self._local = threading.local()
-
-    def enter(self) -> None:
-        """A public operation has taken the mutex."""
-
-    def leave(self) -> int:
-        """A public operation is about to release the mutex: the seq it must wait for with
-        :meth:`wait_durable` once released (0: none)."""
-        return 0
-
-    def wait_durable(self, seq: int) -> None:
-        """Outside the mutex: return once ``seq`` is acknowledged (nothing to do here)."""
-
-    def wait_acknowledged(self, seq: int) -> None:
-        """Outside the mutex: return once the record ``seq`` is acknowledged under this policy,
-        leading or joining a group commit if it is not yet."""
-        if seq > self.acknowledged_seq():
-            self.wait_durable(seq)
-
-    def acks_deferred(self) -> AbstractContextManager[None]:
-        """While inside, this thread's public operations return without waiting for their
-        fsync; the caller then waits with :meth:`wait_acknowledged` (``sync`` still waits)."""
-        return _Deferring(self._local)
-
-    def commit(self, now: float) -> None:
-        """After an operation appended its records (``now``: its clock reading)."""
-        raise NotImplementedError
-
-    def sync(self, what: str = "WAL fsync") -> None:
-        """Write and fsync everything appended so far."""
-        try:
-            self.writer.sync()
-        except OSError as exc:
-            raise self._stop(exc, what) from exc
-        self.synced()
-
-    def flush(self) -> None:
-        """Hand buffered records to the OS without fsync."""
-        try:
-            self.writer.flush()
-        except OSError as exc:
-            raise self._stop(exc, "WAL write") from exc
-
-    def synced(self) -> None:
-        """Everything appended is durable (a sync or a snapshot made it so)."""
-        self.unsynced_since = None
-
-    @property
-    def sync_due_at(self) -> float | None:
-        """When the pending group commit falls due (None: nothing waits for one)."""
-        return None
-
-    def acknowledged_seq(self) -> int:
-        """Records with seq up to this count as acknowledged under this policy."""
-        return self.writer.durable_seq
 
 
 class _GroupCommitter(CommitPolicy):
@@ -233,14 +111,32 @@ class _GroupCommitter(CommitPolicy):
                     # (or it leaves on an error): it hands the turn on, else those asleep wait
                     # for a leader that never comes.
                     self._wake(everyone=False)
+        self._lead_then_wake()
+
+    def lead_if_free(self, seq: int) -> bool:
+        with self._gate:
+            if self.writer.durable_seq >= seq:
+                return True
+            if self._leading:
+                return False
+            self._leading = True
+        self._lead_then_wake()
+        return True  # the fsync covered every record appended before it, ``seq`` among them
+
+    def _lead_then_wake(self) -> None:
+        """Lead one fsync (this thread set ``_leading``), then wake its followers and tell
+        :attr:`on_commit`."""
         failed = True
         try:
             self._lead()
             failed = False
         finally:
-            with gate:
+            with self._gate:
                 self._leading = False
                 self._wake(everyone=failed)
+            listener = self.on_commit
+            if listener is not None:
+                listener()
 
     def _wake(self, everyone: bool) -> None:
         """Holding the gate, no leader running: wake the followers whose records are durable

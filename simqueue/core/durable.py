@@ -8,11 +8,8 @@ writer, the commit policy over it (:mod:`simqueue.core.commit`), the snapshots
 work; *stopped* by a storage error (fail-stop: it accepts no more work and says why, so it never
 retries its way into a false "success"); *closed* (synced, lock released) or abandoned.
 
-Threads: every public operation holds the queue's one re-entrant mutex (kept by the commit
-policy, :attr:`~simqueue.core.commit.CommitPolicy.mutex`) while it appends and applies, so
-records get consecutive seqs in the order their changes are applied and no reader sees a table
-mid-transition; under ``always`` it waits for its fsync after releasing it (:func:`operation`;
-docs/semantics.md, "Threads").
+Threads: every public operation appends and applies under the commit policy's one mutex and
+waits for its fsync after it (:func:`operation`; docs/semantics.md, "Threads").
 """
 
 from __future__ import annotations
@@ -168,7 +165,6 @@ class DurableTable(JobTable):
     def snap_dir(self) -> str:
         return self._checkpoints.snap_dir
 
-    # ------------------------------------------------------------------ fail-stop
     def _check_open(self) -> None:
         if self._stopped is not None:
             msg = f"stopped after a storage error and accepts no more work: {self._stopped}"
@@ -212,10 +208,8 @@ class DurableTable(JobTable):
         """Group-commit a ``batch`` queue if its flush interval has passed (a server's timer)."""
         with self._committer.mutex:
             self._check_open()
-            due = self._committer.sync_due_at
-            if due is None or self.writer.durable_seq == self.writer.next_seq - 1:
-                return False
-            if self.clock.now() < due:
+            due, w = self._committer.sync_due_at, self.writer
+            if due is None or w.durable_seq == w.next_seq - 1 or self.clock.now() < due:
                 return False
         self.sync()
         return True
@@ -301,9 +295,6 @@ class DurableTable(JobTable):
         """Every record with seq <= this has reached the OS and survives a process crash."""
         return self.writer.written_seq
 
-    def is_durable(self, seq: int) -> bool:
-        return seq <= self.writer.durable_seq
-
     def is_acknowledged(self, seq: int) -> bool:
         """Whether a record counts as acknowledged under this queue's fsync policy."""
         with self._committer.mutex:
@@ -314,6 +305,14 @@ class DurableTable(JobTable):
         and ``batch`` lead the group commit at once, or join it (docs/semantics.md, "Threads").
         Call it holding no lock an operation needs; QueueStoppedError if the queue stops first."""
         self._committer.wait_acknowledged(seq)
+
+    def try_acknowledge(self, seq: int) -> bool:
+        """:meth:`wait_acknowledged`, but False at once while another thread's fsync runs."""
+        return self._committer.try_acknowledge(seq)
+
+    def on_commit(self, listener: Callable[[], None] | None) -> None:
+        """Call ``listener`` (from whichever thread led it) after every group commit's fsync."""
+        self._committer.on_commit = listener
 
     def acks_deferred(self) -> AbstractContextManager[None]:
         """Inside, this thread's operations return without waiting for their fsync; wait with

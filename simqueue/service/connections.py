@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import contextlib
 import resource
+import selectors
 import socket
-import threading
 import time
-from dataclasses import dataclass
+from selectors import EVENT_READ, EVENT_WRITE
+
+from simqueue.service.http11 import Request, RequestBuffer
 
 #: Descriptors kept free for the WAL, snapshots and everything else the process opens.
 FD_RESERVE = 64
-#: Connections never exceed this, whatever the file limit (each costs a thread).
+#: Connections never exceed this, whatever the file limit.
 MAX_CONNECTIONS = 1024
 #: Seconds from waiting for a request to having read its body.
 REQUEST_DEADLINE = 20.0
@@ -53,95 +55,162 @@ def refuse(sock: socket.socket, message: str) -> None:
         sock.send(BUSY_ANSWER % (len(body), body))
 
 
-@dataclass
-class _Conn:
-    sock: socket.socket
-    since: float  # monotonic time the current request's deadline counts from
-    answering: bool = False  # the request is in: never cut while it is answered
+class Peer:
+    """One open connection as the loop sees it: what it sent and what it is owed.
+
+    ``since`` is when the server began waiting for its current request (the deadline counts
+    from it), ``last_read`` when bytes last arrived (the read timeout counts from it). While a
+    request is answered (``answering``: its reply waits for a commit or is being sent) neither
+    applies; ``linger_until`` is set once the connection is closing: its input is read and
+    dropped until then, so the client reads the last answer rather than a reset."""
+
+    __slots__ = (
+        "sock",
+        "fd",
+        "address",
+        "inbuf",
+        "out",
+        "since",
+        "last_read",
+        "request",
+        "body_length",
+        "reserved",
+        "answering",
+        "close_after",
+        "ended",
+        "linger_until",
+        "mask",
+        "closed",
+    )
+
+    def __init__(self, sock: socket.socket, address: str, now: float) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.address = address
+        self.inbuf = RequestBuffer()
+        self.out = b""  # answer bytes the socket has not taken yet
+        self.since = now
+        self.last_read = now
+        self.request: Request | None = None  # a head whose body is still arriving
+        self.body_length = 0
+        self.reserved = 0  # bytes of the body budget this request holds
+        self.answering = False
+        self.close_after = False
+        self.ended = False  # the client shut down its side
+        self.linger_until = 0.0
+        self.mask = 0  # the selector events registered for it (0: not registered)
+        self.closed = False
 
 
 class Connections:
-    """The open connections and their request deadlines; thread-safe."""
+    """The open connections, registered with the loop's selector, their limit and the request
+    deadline; only the loop's thread changes them. Sending and closing are here: an answer the
+    socket does not take at once waits in :attr:`Peer.out` for ``EPOLLOUT``."""
 
-    def __init__(self, limit: int, deadline: float = REQUEST_DEADLINE) -> None:
+    def __init__(
+        self,
+        limit: int,
+        selector: selectors.BaseSelector,
+        bodies: BodyBudget,
+        deadline: float = REQUEST_DEADLINE,
+    ) -> None:
         self.limit = limit
         self.deadline = deadline
-        self.closing = False
-        self._lock = threading.Lock()
-        self._open: dict[int, _Conn] = {}
+        self.peers: dict[int, Peer] = {}  # by file descriptor
+        self._sel = selector
+        self._bodies = bodies
 
     def __len__(self) -> int:
-        return len(self._open)
+        return len(self.peers)
 
-    def admit(self, sock: socket.socket) -> bool:
-        """Count a new connection; False (not counted) when at the limit or closing."""
-        with self._lock:
-            if self.closing or len(self._open) >= self.limit:
-                return False
-            self._open[id(sock)] = _Conn(sock, time.monotonic())
-            return True
+    def full(self) -> bool:
+        return len(self.peers) >= self.limit
 
-    def release(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._open.pop(id(sock), None)
+    def add(self, peer: Peer) -> None:
+        self.peers[peer.fd] = peer
+        self.update(peer)
 
-    def waiting(self, sock: socket.socket) -> bool:
-        """The connection waits for its next request (its deadline starts); False if the server
-        is closing connections (the handler then closes this one)."""
-        with self._lock:
-            conn = self._open.get(id(sock))
-            if conn is not None:
-                conn.since, conn.answering = time.monotonic(), False
-            return not self.closing
+    def send(self, peer: Peer, data: bytes) -> None:
+        """``data`` after what is still unsent; what the socket does not take waits."""
+        out = peer.out + data if peer.out else data
+        try:
+            sent = peer.sock.send(out)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:  # the client went away
+            self.close(peer)
+            return
+        peer.out = out[sent:]
+        self.update(peer)
 
-    def answering(self, sock: socket.socket) -> None:
-        """The request is in; the deadline no longer applies."""
-        with self._lock:
-            conn = self._open.get(id(sock))
-            if conn is not None:
-                conn.answering = True
+    def update(self, peer: Peer) -> None:
+        """The events the loop waits for on this connection: input unless it ended, room to
+        send while an answer is unsent."""
+        mask = (0 if peer.ended else EVENT_READ) | (EVENT_WRITE if peer.out else 0)
+        if mask == peer.mask or peer.closed:
+            return
+        if peer.mask == 0:
+            self._sel.register(peer.sock, mask, peer)
+        elif mask == 0:
+            self._sel.unregister(peer.sock)
+        else:
+            self._sel.modify(peer.sock, mask, peer)
+        peer.mask = mask
 
-    def sweep(self) -> int:
-        """Cut every connection past its deadline (every one not being answered, once
-        closing); returns how many were cut."""
-        now = time.monotonic()
-        cut = 0
-        with self._lock:
-            for conn in self._open.values():
-                if conn.answering or (not self.closing and now - conn.since < self.deadline):
-                    continue
-                with contextlib.suppress(OSError):
-                    conn.sock.shutdown(socket.SHUT_RDWR)
-                conn.since = now + self.deadline  # cut once; its thread closes it
-                cut += 1
-        return cut
+    def linger(self, peer: Peer, seconds: float) -> None:
+        """Close after the last answer: no more sending; the input is dropped until the client
+        closes or ``seconds`` pass (so the client reads the answer rather than a reset)."""
+        if peer.ended:
+            self.close(peer)
+            return
+        with contextlib.suppress(OSError):
+            peer.sock.shutdown(socket.SHUT_WR)
+        peer.linger_until = time.monotonic() + seconds
 
-    def close_idle(self) -> int:
-        """Stop admitting and cut every connection not being answered (the server stops)."""
-        with self._lock:
-            self.closing = True
-        return self.sweep()
+    def close(self, peer: Peer) -> None:
+        if peer.closed:
+            return
+        peer.closed = True
+        if peer.reserved:
+            self._bodies.give(peer.reserved)
+            peer.reserved = 0
+        if peer.mask:
+            with contextlib.suppress(KeyError, ValueError):
+                self._sel.unregister(peer.sock)
+        peer.sock.close()
+        self.peers.pop(peer.fd, None)
+
+    def overdue(self, now: float, read_timeout: float) -> tuple[list[Peer], list[Peer]]:
+        """The connections to cut now: (past their request deadline or read timeout, past
+        their linger time). A connection whose request is being answered is never cut."""
+        late, lingered = [], []
+        for peer in self.peers.values():
+            if peer.linger_until:
+                if now >= peer.linger_until:
+                    lingered.append(peer)
+            elif not peer.answering and (
+                now - peer.since >= self.deadline or now - peer.last_read >= read_timeout
+            ):
+                late.append(peer)
+        return late, lingered
 
 
 class BodyBudget:
-    """The bytes of request bodies in memory at once, across all requests; thread-safe."""
+    """The bytes of request bodies in memory at once, across all requests."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
-        self._lock = threading.Lock()
 
     def take(self, n: int) -> bool:
         """Reserve ``n`` bytes; False (nothing reserved) if they do not fit."""
-        with self._lock:
-            if self.used + n > self.limit:
-                return False
-            self.used += n
-            return True
+        if self.used + n > self.limit:
+            return False
+        self.used += n
+        return True
 
     def give(self, n: int) -> None:
-        with self._lock:
-            self.used -= n
+        self.used -= n
 
 
 __all__ = [
@@ -149,6 +218,7 @@ __all__ = [
     "REQUEST_DEADLINE",
     "BodyBudget",
     "Connections",
+    "Peer",
     "connection_limit",
     "refuse",
 ]

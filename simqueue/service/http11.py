@@ -5,10 +5,10 @@ http.server parses every request's headers with the :mod:`email` package and for
 ``Date`` for every answer; at one job per request that was most of the server's CPU. This
 module does only what the API needs, with http.server's limits and error messages:
 
-* :class:`SocketReader` reads a connection through its own buffer, so a request split across
-  reads, or pipelined behind another, is framed the same; its reads time out in the kernel.
-  :meth:`~SocketReader.read_head` returns the bytes up to the blank line ending the headers.
-  The body stays in the buffer for the caller, framed by ``Content-Length``.
+* :class:`RequestBuffer` holds what a connection sent and has not been taken, so a request split
+  across reads, or pipelined behind another, is framed the same:
+  :meth:`~RequestBuffer.take_head` returns the bytes up to the blank line ending the headers;
+  the body stays for the caller, framed by ``Content-Length``.
 * :func:`parse_head` checks the request line (at most :data:`MAX_LINE` bytes, else 414) and the
   headers (at most :data:`MAX_HEADERS` lines of :data:`MAX_LINE` bytes and
   :data:`MAX_HEADER_BYTES` in all, else 431). A malformed line raises :class:`BadRequest` (400;
@@ -111,70 +111,54 @@ class Request:
     expect_continue: bool
 
 
-class SocketReader:
-    """Bytes from one connection, through a buffer that keeps what arrived past the request
-    being read (the next one, pipelined). The socket stays blocking and its reads time out
-    in the kernel (``SO_RCVTIMEO``): a Python socket timeout would ``poll()`` before every
-    ``recv`` and ``send``, each a release and retake of the GIL. A read that times out raises
-    :class:`TimeoutError`."""
+class RequestBuffer:
+    """The bytes received on one connection and not yet taken: a request split across reads,
+    or pipelined behind another, is framed the same. :meth:`take_head` returns the bytes up to
+    the blank line ending the headers; the body is taken by ``Content-Length`` with
+    :meth:`take`. A :class:`bytearray`, so a large body arriving in many reads is not copied
+    once per read."""
 
-    def __init__(self, sock: socket.socket, timeout: float | None) -> None:
-        self.sock = sock
-        self.buf = b""
-        self.set_timeout(timeout)
+    __slots__ = ("data", "_seen")
 
-    def set_timeout(self, seconds: float | None) -> None:
-        """Reads and sends fail after ``seconds`` without progress (None: never)."""
-        kernel_timeout(self.sock, seconds)
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self._seen = 0  # no blank line ends before this offset: a trickle is not rescanned
 
-    def _recv(self, n: int = 65536) -> bytes:
-        return recv(self.sock, n)
+    def __len__(self) -> int:
+        return len(self.data)
 
-    def read_head(self) -> bytes:
-        """A request's line and headers through the blank line that ends them; at the end of
-        the input, whatever came first (b"" if nothing). Raises :class:`BadRequest` once more
-        than the limits allow has come without that blank line."""
-        buf, seen = self.buf, 0
-        while True:
-            end = _head_end(buf, seen)
-            if end >= 0:
-                self.buf = buf[end:]
-                return buf[:end]
-            if len(buf) > _MAX_HEAD:
-                self.buf = b""
-                if b"\n" not in buf[: MAX_LINE + 1]:
-                    raise BadRequest(414, HTTPStatus.REQUEST_URI_TOO_LONG.phrase)
-                parse_head(buf)  # raises for the limit passed, if one line says which
-                raise BadRequest(431, "Request header fields too large")
-            chunk = self._recv()
-            if not chunk:
-                self.buf = b""
-                return buf
-            seen = max(0, len(buf) - 2)  # a client trickling bytes is not rescanned each time
-            buf += chunk
+    def feed(self, chunk: bytes) -> None:
+        self.data += chunk
 
-    def read(self, n: int) -> bytes:
-        """``n`` bytes, or fewer if the input ends first."""
-        buf = self.buf
-        if len(buf) >= n:
-            self.buf = buf[n:]
-            return buf[:n]
-        self.buf = b""
-        parts, got = [buf], len(buf)
-        while got < n:
-            chunk = self._recv(min(n - got, 1 << 20))
-            if not chunk:
-                break
-            parts.append(chunk)
-            got += len(chunk)
-        return b"".join(parts)
+    def take_head(self, ended: bool = False) -> bytes | None:
+        """A request's line and headers through the blank line that ends them; None if they
+        have not all arrived, unless the input ``ended``: then whatever came (b"" if nothing).
+        Raises :class:`BadRequest` once more than the limits allow has come without that
+        blank line."""
+        buf = self.data
+        end = _head_end(buf, self._seen)
+        if end < 0 and ended:
+            end = len(buf)
+        if end >= 0:
+            head = bytes(buf[:end])
+            del buf[:end]
+            self._seen = 0
+            return head
+        if len(buf) > _MAX_HEAD:
+            head = bytes(buf)
+            buf.clear()
+            if b"\n" not in head[: MAX_LINE + 1]:
+                raise BadRequest(414, HTTPStatus.REQUEST_URI_TOO_LONG.phrase)
+            parse_head(head)  # raises for the limit passed, if one line says which
+            raise BadRequest(431, "Request header fields too large")
+        self._seen = max(0, len(buf) - 2)
+        return None
 
-    def read1(self, n: int) -> bytes:
-        """Up to ``n`` bytes: what is buffered, else one read (b"" at the end of the input)."""
-        if self.buf:
-            out, self.buf = self.buf[:n], self.buf[n:]
-            return out
-        return self._recv(n)
+    def take(self, n: int) -> bytes:
+        """Up to ``n`` bytes from the front."""
+        out = bytes(self.data[:n])
+        del self.data[:n]
+        return out
 
 
 def kernel_timeout(sock: socket.socket, seconds: float | None) -> None:
@@ -211,7 +195,7 @@ def sendall(sock: socket.socket, data: bytes) -> None:
 _MAX_HEAD = MAX_LINE + MAX_HEADER_BYTES + 4
 
 
-def _head_end(buf: bytes, start: int = 0) -> int:
+def _head_end(buf: bytes | bytearray, start: int = 0) -> int:
     """Where the head in ``buf`` ends (after its blank line), or -1 if it has not yet; no
     blank line ends before ``start``."""
     if buf[:1] == b"\n" or buf[:2] == b"\r\n":  # a blank line first: no request
@@ -223,7 +207,7 @@ def _head_end(buf: bytes, start: int = 0) -> int:
 
 
 def parse_head(head: bytes) -> Request | None:
-    """The request in ``head`` (from :meth:`SocketReader.read_head`); None if it holds no
+    """The request in ``head`` (from :meth:`RequestBuffer.take_head`); None if it holds no
     request line (the connection ended, or sent a blank line). Raises :class:`BadRequest`."""
     lines = head.decode("iso-8859-1").split("\n")
     line = lines[0].rstrip("\r")
@@ -378,7 +362,7 @@ __all__ = [
     "answer",
     "date_header",
     "kernel_timeout",
-    "SocketReader",
+    "RequestBuffer",
     "parse_head",
     "recv",
     "sendall",

@@ -1,9 +1,10 @@
 """The answers of ``GET /status`` and ``GET /jobs/<id>``, read under the queue's lock.
 
-What they report is durable before they answer: each waits, after releasing the lock, for the
-fsync that covers every record written before the read (under ``fsync="batch"`` too: the read
-starts or joins the group commit), so a job shown
-``completed`` is completed after ``kill -9`` too. Each answer says so in ``durable``; it is
+What they report is durable before they answer: each is a
+:class:`~simqueue.service.http_api.Deferred` on the last record written before the read, so the
+HTTP loop answers it once the fsync covering that record returned (under ``fsync="batch"``
+too: the read starts or joins the group commit), and a job shown ``completed`` is completed
+after ``kill -9`` too. Each answer says so in ``durable``; it is
 false under ``fsync="never"`` (nothing is synced until a snapshot) and when the queue stopped
 before the sync.
 """
@@ -16,7 +17,7 @@ import time
 from typing import Any, Protocol
 
 from simqueue.core.errors import UnknownJobError
-from simqueue.service.http_api import ApiError
+from simqueue.service.http_api import ApiError, Deferred
 from simqueue.service.shared import SharedQueue
 from simqueue.service.work import Handler, handler_name
 from simqueue.sim.config import Config
@@ -48,14 +49,21 @@ class Server(Protocol):
     def running(self) -> _Running: ...
 
 
-def status_answer(srv: Server) -> dict[str, Any]:
+def status_answer(srv: Server) -> Deferred:
     """Counts, sequence numbers, config and the last recovery report, as plain JSON values."""
     shared = srv.running.shared
 
     def read() -> tuple[dict[str, Any], bool]:
         return shared.status(srv.config.workers), not shared.dispatching
 
-    (queue, stopping), durable = shared.read_durably(read)
+    value, seq = shared.read_at(read)
+    return Deferred(seq, functools.partial(_status, srv, value, seq))
+
+
+def _status(srv: Server, value: tuple[dict[str, Any], bool], seq: int) -> dict[str, Any]:
+    shared = srv.running.shared
+    queue, stopping = value
+    durable = shared.durable_through(seq)
     if durable:  # the wait made every record the read saw durable: say so, not the value before
         queue["seq"]["durable"] = max(queue["seq"]["durable"], queue["seq"]["last"])
     out: dict[str, Any] = {
@@ -84,14 +92,15 @@ def status_answer(srv: Server) -> dict[str, Any]:
     return out
 
 
-def job_answer(srv: Server, job_id: str) -> dict[str, Any]:
+def job_answer(srv: Server, job_id: str) -> Deferred:
     """One job's record as JSON values, plus ``durable``; 404 if the queue does not know it."""
     shared = srv.running.shared
     try:
-        rec, durable = shared.read_durably(functools.partial(shared.q.job, job_id))
+        rec, seq = shared.read_at(functools.partial(shared.q.job, job_id))
     except UnknownJobError as exc:
         raise ApiError(404, str(exc), job_id=job_id) from None
-    return {**rec.as_dict(), "durable": durable}
+    answer = rec.as_dict()
+    return Deferred(seq, lambda: {**answer, "durable": shared.durable_through(seq)})
 
 
 __all__ = ["job_answer", "status_answer"]

@@ -30,10 +30,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from simqueue.core.clock import WallClock
-from simqueue.core.errors import DuplicateJobError, SimQueueError
+from simqueue.core.errors import SimQueueError
 from simqueue.core.jobs import Job
 from simqueue.core.queue import DurableQueue
-from simqueue.service.http_api import ApiError, ApiServer, access_logger
+from simqueue.service import writes
+from simqueue.service.http_api import ApiError, Deferred, access_logger
+from simqueue.service.http_loop import ApiServer
 from simqueue.service.jobfile import JobFileError, jobs_to_json, parse_jobs, parse_jobs_text
 from simqueue.service.loops import commit_loop, drain, snapshot_loop, timeout_loop, worker_loop
 from simqueue.service.metrics import Metrics
@@ -46,7 +48,7 @@ from simqueue.service.network import (
     write_server_file,
 )
 from simqueue.service.reads import job_answer, status_answer
-from simqueue.service.shared import NotAccepting, SharedQueue, wake
+from simqueue.service.shared import SharedQueue
 from simqueue.service.work import (
     Handler,
     HandlerWork,
@@ -185,7 +187,9 @@ class Server:
             report = q.recovery
             self.metrics.recovery_time.set(report.wall_seconds if report else 0.0)
             shared = SharedQueue(q, self.metrics)
-            return _Running(shared, ApiServer((self.host, self.requested_port), self))
+            httpd = ApiServer((self.host, self.requested_port), self)
+            q.on_commit(httpd.wake)
+            return _Running(shared, httpd)
         except BaseException:
             q.close()
             raise
@@ -214,7 +218,7 @@ class Server:
 
         def run() -> None:
             if self._cpus is not None:
-                self._cpus.pin()  # the threads this one starts (connections) inherit it
+                self._cpus.pin()
             try:
                 target()
             except BaseException as exc:  # a storage error, or a bug: stop rather than limp on
@@ -286,8 +290,8 @@ class Server:
         self._stopped = True
         self._stop_requested.set()
         shared = run.shared
-        run.httpd.shutdown()  # no new requests; requests being answered finish below
-        run.httpd.connections.close_idle()  # idle and slow clients are cut now
+        # no new requests; those being committed are answered, every connection closed
+        run.httpd.shutdown()
         run.httpd.server_close()
         with shared.lock:
             shared.dispatching = False
@@ -328,33 +332,30 @@ class Server:
         self.stop()
 
     # ------------------------------------------------------------------ the API's operations
-    def enqueue(self, jobs: list[Job]) -> dict[str, Any]:
-        """Enqueue all of ``jobs`` or none; return once they are acknowledged (durable under the
-        fsync policy). Raises :class:`ApiError` (409 duplicate id, 503 stopping/stopped)."""
-        shared = self.running.shared
-        try:
-            with shared.lock:
-                seq, idle = shared.enqueue(jobs)
-            wake(idle)  # after the lock, so a woken worker finds it free
-            durable = shared.acknowledge(seq)  # without the lock: the group commit
-        except DuplicateJobError as exc:
-            raise ApiError(409, str(exc), job_id=exc.job_id) from None
-        except NotAccepting as exc:
-            raise ApiError(503, str(exc)) from None
-        except SimQueueError as exc:
-            self._fail(exc)
-            raise ApiError(503, f"the queue cannot accept work: {exc}") from None
-        self.metrics.enqueued.inc(len(jobs))
-        return {"accepted": len(jobs), "last_seq": seq, "durable_seq": durable}
+    def submit(self, jobs: list[Job]) -> Deferred:
+        """``POST /jobs``: :func:`simqueue.service.writes.submit`."""
+        return writes.submit(self.running.shared, self.metrics, self._fail, jobs)
+
+    def try_commit(self, seq: int) -> bool:
+        """:func:`simqueue.service.writes.try_commit`, for the HTTP loop."""
+        return writes.try_commit(self.running.shared, self._fail, seq)
 
     def status(self) -> dict[str, Any]:
         """Counts, sequence numbers, config and the last recovery report, as plain JSON values,
         once what they say is durable (``durable`` says whether it is)."""
-        return status_answer(self)
+        return self.status_deferred().finish()
 
     def job(self, job_id: str) -> dict[str, Any]:
         """One job's record as JSON values, once durable (``durable``: false under
-        ``fsync="never"``); 404 if the queue does not know the id."""
+        ``fsync="never"``); 404 (:class:`ApiError`) if the queue does not know the id."""
+        return self.job_deferred(job_id).finish()
+
+    def status_deferred(self) -> Deferred:
+        """:meth:`status` read now, answered once durable (what ``GET /status`` serves)."""
+        return status_answer(self)
+
+    def job_deferred(self, job_id: str) -> Deferred:
+        """:meth:`job` read now, answered once durable (what ``GET /jobs/<id>`` serves)."""
         return job_answer(self, job_id)
 
 

@@ -38,7 +38,8 @@ class SharedQueue:
     """The queue, its lock and conditions, and the bookkeeping the threads share.
 
     Every method (and every attribute write) is for a caller that holds :attr:`lock`, except
-    :meth:`acknowledge` and :meth:`read_durably`, which take it themselves as they need.
+    :meth:`acknowledge`, :meth:`read_at` and :meth:`durable_through`, which take it themselves
+    as they need.
     """
 
     def __init__(self, q: DurableQueue, metrics: Metrics) -> None:
@@ -59,6 +60,9 @@ class SharedQueue:
         #: running (it never blocks between no-op jobs, and the woken thread waits for Python's
         #: lock): about three wasted wake-ups in four jobs at 16 clients.
         self.waking = 0
+        #: Idle workers taken for the HTTP loop's new jobs, woken as it is about to commit
+        #: (:mod:`simqueue.service.writes` says why); the loop's thread only.
+        self.to_wake: list[LockType] = []
         self.enqueued_at: dict[str, float] = {
             rec.id: rec.enqueued_at
             for rec in q.iter_jobs()
@@ -120,6 +124,11 @@ class SharedQueue:
         self.waking += len(taken)
         return taken
 
+    def wake_pending(self) -> None:
+        """Wake the workers in :attr:`to_wake` (the HTTP loop's thread, without the lock)."""
+        idle, self.to_wake = self.to_wake, []
+        wake(idle)
+
     def wake_all(self) -> None:
         """Under the lock: wake every idle worker (a stop, a fatal error)."""
         wake(self.take_idle(len(self.idle)))
@@ -135,23 +144,26 @@ class SharedQueue:
             raise NotAccepting("the queue stopped before the jobs became durable") from None
         return q.durable_seq
 
-    def read_durably(self, read: Callable[[], T]) -> tuple[T, bool]:
-        """``read()`` under the lock, then, without it, wait for the fsync that makes every
-        record written before the read durable (started at once under ``batch`` too), so what
-        it says survives a crash. Returns the value and whether it is durable: False under
-        ``fsync="never"`` (nothing waits for a sync there) or if the queue stopped first."""
-        q = self.q
+    def read_at(self, read: Callable[[], T]) -> tuple[T, int]:
+        """``read()`` under the lock, and the seq of the last record written before it: once
+        :meth:`durable_through` that seq, what the read says survives a crash."""
         with self.lock:
-            value, seq = read(), q.last_seq
+            return read(), self.q.last_seq
+
+    def durable_through(self, seq: int) -> bool:
+        """Without the lock: wait for the fsync that makes record ``seq`` durable (started at
+        once under ``batch`` too); whether it is: False under ``fsync="never"`` (nothing waits
+        for a sync there) or if the queue stopped first."""
+        q = self.q
         if q.durable_seq >= seq:
-            return value, True
+            return True
         if q.fsync_policy == "never":
-            return value, False
+            return False
         try:
             q.wait_acknowledged(seq)
         except SimQueueError:
-            return value, False
-        return value, True
+            return False
+        return True
 
     def report(self, job: Job, outcome: Outcome) -> None:
         """Apply one attempt's result (fenced and counted as stale if the attempt is not the

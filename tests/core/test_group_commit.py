@@ -126,3 +126,48 @@ def test_a_failed_group_fsync_stops_the_queue_for_every_waiter(tmp_path) -> None
         assert q.stopped
     finally:
         q.abandon()
+
+
+@pytest.mark.parametrize("fsync", ["always", "batch"])
+def test_try_acknowledge_leads_when_free_and_never_waits_behind_another_commit(
+    tmp_path, fsync
+) -> None:
+    """A thread serving many clients (the server's HTTP loop) asks without waiting: it leads
+    the commit if none runs, else hears from ``on_commit`` when the running one ended."""
+    q, fs = _open(tmp_path, fsync)
+    ended: list[int] = []
+    q.on_commit(lambda: ended.append(q.durable_seq))
+    try:
+        with q.acks_deferred():
+            mine = q.enqueue(Job("mine"))
+        before = fs.wal_fsyncs
+        assert q.try_acknowledge(mine)  # no commit ran: it led one, for its own record
+        assert fs.wal_fsyncs == before + 1 and q.durable_seq >= mine and ended == [mine]
+
+        fs.hold_at = fs.wal_fsyncs + 1
+        with q.acks_deferred():
+            theirs = q.enqueue(Job("theirs"))
+        leader = _spawn(q.wait_acknowledged, theirs)
+        assert fs.started.wait(30)
+        with q.acks_deferred():
+            late = q.enqueue(Job("late"))  # appended while the held fsync runs
+        assert not q.try_acknowledge(late)  # at once: another thread's commit is running
+        assert not q.try_acknowledge(theirs)  # its own fsync has not returned either
+        fs.release.set()
+        leader.join(30)
+        assert ended[-1] == theirs  # the listener heard that commit end
+        assert q.try_acknowledge(theirs)
+        assert q.try_acknowledge(late) and q.durable_seq >= late  # it led the next one
+    finally:
+        fs.release.set()
+        q.close()
+
+
+def test_try_acknowledge_under_never_is_true_once_written(tmp_path) -> None:
+    q, fs = _open(tmp_path, "never")
+    try:
+        before = fs.wal_fsyncs
+        seq = q.enqueue(Job("a"))
+        assert q.try_acknowledge(seq) and fs.wal_fsyncs == before
+    finally:
+        q.close()

@@ -38,7 +38,7 @@ from serverutil import (
 from simqueue import Config
 from simqueue.cli.main import main
 from simqueue.core.jobs import Job
-from simqueue.service.http_api import ApiServer
+from simqueue.service.http_loop import ApiServer
 from simqueue.service.server import Server
 
 FAST = ("--workers", "2", "--service-time", "constant(0.001)", "--failure-rate", "0")

@@ -14,7 +14,7 @@ import time
 import pytest
 from serverutil import call, finished, in_process, jobs, request, wait_until
 
-from simqueue.service.http_api import RequestHandler
+from simqueue.service.http_loop import ApiServer
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_slow_clients_are_timed_out_and_others_are_served(server, monkeypatch) -
     """Headers, then silence (or half a request line, then silence): each stalled client holds
     only its own thread, gets a 408 (or a closed connection) after the timeout, and meanwhile
     everyone else is answered at once."""
-    monkeypatch.setattr(RequestHandler, "timeout", 1.0)
+    monkeypatch.setattr(ApiServer, "read_timeout", 1.0)
     before = state(server)
     stalled = []
     for i in range(10):
