@@ -59,10 +59,10 @@ class Peer:
     """One open connection as the loop sees it: what it sent and what it is owed.
 
     ``since`` is when the server began waiting for its current request (the deadline counts
-    from it), ``last_read`` when bytes last arrived (the read timeout counts from it). While a
-    request is answered (``answering``: its reply waits for a commit or is being sent) neither
-    applies; ``linger_until`` is set once the connection is closing: its input is read and
-    dropped until then, so the client reads the last answer rather than a reset."""
+    from it), ``last_read`` when bytes last arrived or left (the read timeout counts from it).
+    While a request is answered (``answering``: its reply waits for a commit) neither applies.
+    ``linger_until`` is set once the connection is closing: its input is read and dropped until
+    then, so the client reads the last answer rather than a reset."""
 
     __slots__ = (
         "sock",
@@ -140,6 +140,8 @@ class Connections:
         except OSError:  # the client went away
             self.close(peer)
             return
+        if sent:
+            peer.last_read = time.monotonic()  # progress: a slow reader is not cut meanwhile
         peer.out = out[sent:]
         self.update(peer)
 
@@ -182,12 +184,16 @@ class Connections:
 
     def overdue(self, now: float, read_timeout: float) -> tuple[list[Peer], list[Peer]]:
         """The connections to cut now: (past their request deadline or read timeout, past
-        their linger time). A connection whose request is being answered is never cut."""
+        their linger time). A connection whose request is being answered is never cut; one
+        whose answer is being sent only if the client took none of it for ``read_timeout``."""
         late, lingered = [], []
         for peer in self.peers.values():
             if peer.linger_until:
                 if now >= peer.linger_until:
                     lingered.append(peer)
+            elif peer.out:  # an answer being sent: cut only if the client stopped reading it
+                if now - peer.last_read >= read_timeout:
+                    late.append(peer)
             elif not peer.answering and (
                 now - peer.since >= self.deadline or now - peer.last_read >= read_timeout
             ):
