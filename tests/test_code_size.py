@@ -12,9 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
-SOURCES = sorted(
-    p for folder in ("simqueue", "benchmarks") for p in (ROOT / folder).rglob("*.py")
-)
+SOURCES = sorted(p for folder in ("simqueue", "benchmarks") for p in (ROOT / folder).rglob("*.py"))
 
 
 def _rel(path: Path) -> str:

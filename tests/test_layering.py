@@ -57,9 +57,7 @@ def test_engine_module_imports_only_the_standard_library(module: str) -> None:
 
 @pytest.mark.parametrize("module", [m for m in ENGINE if m not in CLOCK_MODULES])
 def test_engine_reads_time_only_through_the_clock_module(module: str) -> None:
-    assert "time" not in _imports(module), (
-        f"simqueue/{module} imports time: inject a Clock instead"
-    )
+    assert "time" not in _imports(module), f"simqueue/{module} imports time: inject a Clock instead"
 
 
 @pytest.mark.parametrize("module", ENGINE)

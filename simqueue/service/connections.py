@@ -81,6 +81,7 @@ class Peer:
         "linger_until",
         "mask",
         "closed",
+        "paused",
     )
 
     def __init__(self, sock: socket.socket, address: str, now: float) -> None:
@@ -100,6 +101,7 @@ class Peer:
         self.linger_until = 0.0
         self.mask = 0  # the selector events registered for it (0: not registered)
         self.closed = False
+        self.paused = False  # read no more for now: enough is buffered (``READ_AHEAD``)
 
 
 class Connections:
@@ -146,9 +148,10 @@ class Connections:
         self.update(peer)
 
     def update(self, peer: Peer) -> None:
-        """The events the loop waits for on this connection: input unless it ended, room to
-        send while an answer is unsent."""
-        mask = (0 if peer.ended else EVENT_READ) | (EVENT_WRITE if peer.out else 0)
+        """The events the loop waits for on this connection: input unless it ended or is
+        paused, room to send while an answer is unsent."""
+        reading = not (peer.ended or peer.paused)
+        mask = (EVENT_READ if reading else 0) | (EVENT_WRITE if peer.out else 0)
         if mask == peer.mask or peer.closed:
             return
         if peer.mask == 0:
@@ -158,6 +161,16 @@ class Connections:
         else:
             self._sel.modify(peer.sock, mask, peer)
         peer.mask = mask
+
+    def throttle(self, peer: Peer, read_ahead: int) -> None:
+        """Read the connection only while at most ``read_ahead`` bytes past the body being read
+        are buffered."""
+        if not peer.closed:
+            limit = read_ahead + (peer.body_length if peer.request is not None else 0)
+            paused = len(peer.inbuf) > limit
+            if paused != peer.paused:
+                peer.paused = paused
+                self.update(peer)
 
     def linger(self, peer: Peer, seconds: float) -> None:
         """Close after the last answer: no more sending; the input is dropped until the client

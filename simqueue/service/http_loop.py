@@ -16,7 +16,8 @@ the one CPU the server's threads share those hand-offs cost more than the reques
 large body is parsed on the parser thread (:mod:`simqueue.service.parser`).
 
 A connection whose answer the socket does not take at once keeps the rest (``EPOLLOUT``) and
-reads nothing further until it is sent, so pipelined requests are answered in order. Every
+routes nothing further until it is sent, so pipelined requests are answered in order; past
+:data:`READ_AHEAD` buffered bytes it is not read either. Every
 :attr:`ApiServer.tick` the loop cuts connections past their request deadline or read timeout
 (:meth:`~simqueue.service.connections.Connections.overdue`): a body that stops arriving is
 answered 408. A connection that must close after its answer (:mod:`simqueue.service.http_api`
@@ -59,8 +60,10 @@ from simqueue.service.http_api import (
 )
 from simqueue.service.parser import PARSE_ELSEWHERE, Parser
 
-_WAKE = object()
-# the selector key of the socket that wakes the loop (shutdown)
+_WAKE = object()  # the selector key of the socket that wakes the loop
+#: Bytes a connection may have buffered past the body being read before the loop stops reading
+#: it until what it sent is answered.
+READ_AHEAD = 256 * 1024
 
 
 class ApiServer:
@@ -224,7 +227,14 @@ class ApiServer:
     # ------------------------------------------------------------------ requests
     def _advance(self, peer: Peer) -> None:
         """Route every complete request the connection has sent, in order, until one must wait
-        (for its body, a commit, or the socket to take an answer)."""
+        (for its body, a commit, or the socket to take an answer); then read on from it only
+        while little is buffered: a client that pipelines requests faster than they are
+        answered (or stops reading its answers) is held back by TCP, not by this process's
+        memory."""
+        self._route_requests(peer)
+        self.connections.throttle(peer, READ_AHEAD)
+
+    def _route_requests(self, peer: Peer) -> None:
         while not (peer.answering or peer.out or peer.close_after or peer.closed):
             if peer.request is not None:
                 if len(peer.inbuf) < peer.body_length and not peer.ended:
@@ -386,4 +396,4 @@ class ApiServer:
                 self.connections.close(peer)
 
 
-__all__ = ["PARSE_ELSEWHERE", "ApiServer"]
+__all__ = ["PARSE_ELSEWHERE", "READ_AHEAD", "ApiServer"]

@@ -20,7 +20,7 @@ from serverutil import wait_until
 
 from simqueue.core.jobs import Job
 from simqueue.service.http_api import ApiError, Deferred
-from simqueue.service.http_loop import PARSE_ELSEWHERE, ApiServer
+from simqueue.service.http_loop import PARSE_ELSEWHERE, READ_AHEAD, ApiServer
 from simqueue.service.metrics import Metrics
 
 
@@ -213,3 +213,27 @@ def test_a_large_body_is_parsed_off_the_loop_and_others_are_served_meanwhile(loo
     release.set()
     assert answers(big, 1) == [(200, {"seq": 1, "durable": True})]
     big.close()
+
+
+def test_a_client_that_pipelines_faster_than_it_is_answered_is_held_back_by_tcp(loop) -> None:
+    httpd, app = loop
+    app.elsewhere = True  # the first answer waits for a commit that does not end
+    s = connect(httpd, post("first"))
+    wait_until(lambda: app.appended == 1, what="the POST to be appended")
+    s.setblocking(False)
+    # 48 MB of pipelined requests: more than the kernel's buffers on both sides hold
+    flood, sent = GET_STATUS * 2_000_000, 0
+    while sent < len(flood):
+        try:
+            sent += s.send(flood[sent : sent + 65536])
+        except BlockingIOError:  # the buffers are full: the server stopped reading
+            break
+    peer = next(iter(httpd.connections.peers.values()))
+    wait_until(lambda: peer.paused, what="the loop to stop reading the connection")
+    assert len(peer.inbuf) <= READ_AHEAD + 65536  # bounded, whatever the client sends
+    assert sent < len(flood)
+    app.elsewhere, app.durable = False, 1
+    httpd.wake()
+    s.setblocking(True)
+    assert answers(s, 3) == [(200, {"seq": 1, "durable": True})] + [(200, {"durable": True})] * 2
+    s.close()
