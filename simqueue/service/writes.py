@@ -8,8 +8,9 @@ the GIL the loop held (about two involuntary context switches per job at 16 clie
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from simqueue.core.errors import DuplicateJobError, QueueStoppedError, SimQueueError
@@ -22,21 +23,30 @@ from simqueue.service.shared import NotAccepting, SharedQueue
 Fail = Callable[[BaseException], None]
 
 
+@contextlib.contextmanager
+def _refused_as_503(fail: Fail) -> Iterator[None]:
+    """A queue that takes no more jobs answers 503; a storage error also stops the server."""
+    try:
+        yield
+    except NotAccepting as exc:
+        raise ApiError(503, str(exc)) from None
+    except DuplicateJobError:
+        raise
+    except SimQueueError as exc:
+        fail(exc)
+        raise ApiError(503, f"the queue cannot accept work: {exc}") from None
+
+
 def submit(shared: SharedQueue, metrics: Metrics, fail: Fail, jobs: list[Job]) -> Deferred:
     """Append all of ``jobs`` or none; the answer is built once they are acknowledged (durable
     under the fsync policy). Raises :class:`ApiError` (409 duplicate id, 503 stopping or
     stopped)."""
     try:
-        with shared.lock:
+        with _refused_as_503(fail), shared.lock:
             seq, idle = shared.enqueue(jobs)
         shared.to_wake.extend(idle)
     except DuplicateJobError as exc:
         raise ApiError(409, str(exc), job_id=exc.job_id) from None
-    except NotAccepting as exc:
-        raise ApiError(503, str(exc)) from None
-    except SimQueueError as exc:
-        fail(exc)
-        raise ApiError(503, f"the queue cannot accept work: {exc}") from None
     return Deferred(seq, functools.partial(_acknowledged, shared, metrics, fail, seq, len(jobs)))
 
 
@@ -45,13 +55,8 @@ def _acknowledged(
 ) -> dict[str, Any]:
     """``POST /jobs``'s answer once record ``seq`` is acknowledged (the group commit)."""
     shared.wake_pending()
-    try:
+    with _refused_as_503(fail):
         durable = shared.acknowledge(seq)
-    except NotAccepting as exc:
-        raise ApiError(503, str(exc)) from None
-    except SimQueueError as exc:
-        fail(exc)
-        raise ApiError(503, f"the queue cannot accept work: {exc}") from None
     metrics.enqueued.inc(count)
     return {"accepted": count, "last_seq": seq, "durable_seq": durable}
 

@@ -17,6 +17,7 @@ import pytest
 from simqueue import DurableQueue, Job
 from simqueue.core.errors import QueueStoppedError, StorageError
 from simqueue.core.storage import FileSystem
+from simqueue.service import writes
 from simqueue.service.metrics import Metrics
 from simqueue.service.shared import SharedQueue, wake
 
@@ -270,5 +271,25 @@ def test_expiring_a_job_a_window_of_zero_forgets_at_once_counts_it_dead(tmp_path
             s.expire()  # DEAD, then forgotten by the window at once
         assert "a" not in q
         assert s.metrics.dead._value.get() == 1
+    finally:
+        q.close()
+
+
+def test_a_post_wakes_its_idle_worker_as_the_http_loop_commits_not_as_it_appends(tmp_path) -> None:
+    """Woken at the append, a worker on the loop's CPU would take the CPU from the loop only to
+    wait for the GIL it holds (``simqueue/service/writes.py``)."""
+    q = DurableQueue.open(str(tmp_path / "q"), fsync="always")
+    try:
+        s = SharedQueue(q, Metrics())
+        s.dispatching = True
+        sleeper = threading.Lock()
+        sleeper.acquire()
+        s.idle.append(sleeper)  # an idle worker, asleep on its lock
+        failures: list[BaseException] = []
+        deferred = writes.submit(s, s.metrics, failures.append, [Job("a")])
+        assert sleeper.locked()  # appended, not yet woken
+        assert writes.try_commit(s, failures.append, deferred.seq)
+        assert not sleeper.locked()  # woken as the loop commits
+        assert deferred.finish()["accepted"] == 1 and failures == []
     finally:
         q.close()
