@@ -3,26 +3,24 @@
 Each turn of :meth:`ApiServer.serve_forever` waits (``epoll``) until a connection has sent
 something, a new one arrives, a commit ended or :attr:`ApiServer.tick` passed; reads what every
 ready connection sent; and routes each complete request
-(:class:`~simqueue.service.http_api.Router`).
-``POST /jobs`` appends its jobs and its answer waits, as does a read that must be durable. Then
-the loop asks the queue to acknowledge the last record the waiting answers need
-(:meth:`~simqueue.core.durable.DurableTable.try_acknowledge`): if no commit is running it leads one
-(one write and one fsync for everything appended, shared with any worker waiting too) and
-answers them all; if a worker's commit is running it reads on instead, and the end of that
-commit wakes it (:meth:`ApiServer.wake`). So requests that arrive during an fsync share the
-next one, and no request is handed from thread to thread on its way: with a thread per
-connection each request woke its thread, which slept on the commit and was woken again, and on
-the one CPU the server's threads share those hand-offs cost more than the request's work. A
-large body is parsed on the parser thread (:mod:`simqueue.service.parser`).
+(:class:`~simqueue.service.http_api.Router`). ``POST /jobs`` appends its jobs and its answer waits,
+as does a read that must be durable. Then the loop asks the queue to acknowledge the last record
+the waiting answers need (:meth:`~simqueue.core.durable.DurableTable.try_acknowledge`): if no
+commit is running it leads one (one write and one fsync for all that was appended, the workers'
+records too, :mod:`simqueue.service.follow`) and answers them all; if a worker's commit is
+running it reads on, and the end of that commit wakes it (:meth:`ApiServer.wake`). So requests
+that arrive during an fsync share the next one, and no request is handed from thread to thread:
+on the one CPU the server's threads share, such hand-offs cost more than the request's work.
+A large body is parsed on the parser thread (:mod:`simqueue.service.parser`).
 
-A connection whose answer the socket does not take at once keeps the rest (``EPOLLOUT``) and
-routes nothing further until it is sent, so pipelined requests are answered in order; past
-:data:`READ_AHEAD` buffered bytes it is not read either. Every
-:attr:`ApiServer.tick` the loop cuts connections past their request deadline or read timeout
-(:meth:`~simqueue.service.connections.Connections.overdue`): a body that stops arriving is
-answered 408. A connection that must close after its answer (:mod:`simqueue.service.http_api`
-says when) shuts down its sending side and has its input dropped for up to
-:attr:`ApiServer.linger` seconds, so the client reads the answer rather than a reset.
+A connection whose answer the socket does not take at once keeps the rest (``EPOLLOUT``) and routes
+nothing further until it is sent, so pipelined requests are answered in order; past
+:data:`READ_AHEAD` buffered bytes it is not read either. Every :attr:`ApiServer.tick` the loop cuts
+connections past their request deadline or read timeout
+(:meth:`~simqueue.service.connections.Connections.overdue`): a body that stops arriving is answered
+408. A connection that must close after its answer (:mod:`simqueue.service.http_api` says when)
+shuts down its sending side and has its input dropped for up to :attr:`ApiServer.linger` seconds,
+so the client reads the answer rather than a reset.
 """
 
 from __future__ import annotations
@@ -61,8 +59,7 @@ from simqueue.service.http_api import (
 from simqueue.service.parser import PARSE_ELSEWHERE, Parser
 
 _WAKE = object()  # the selector key of the socket that wakes the loop
-#: Bytes a connection may have buffered past the body being read before the loop stops reading
-#: it until what it sent is answered.
+#: Bytes buffered past the body being read at which the loop stops reading a connection.
 READ_AHEAD = 256 * 1024
 
 
@@ -104,12 +101,13 @@ class ApiServer:
         self._deferred: list[tuple[Peer, Request, Deferred]] = []
         self._commit_wanted = False  # deferred answers wait for another thread's commit
         self._parser: Parser[tuple[Peer, Request], list[Job] | Reply]
-        self._parser = Parser(self._wake_for_parsed)
+        self._parser = Parser(self._poke)
         self._loop_thread = 0
         self._stopping = False
         self._serving = threading.Event()
         self._served = threading.Event()
         self._next_sweep = 0.0
+        self._answered_at = -float("inf")
 
     # ------------------------------------------------------------------ running and stopping
     def serve_forever(self, poll_interval: float = 0.1) -> None:
@@ -132,8 +130,7 @@ class ApiServer:
         """Stop serving: no new connection or request; returns once the loop has answered
         what it was committing and closed every connection."""
         self._stopping = True
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"x")
+        self._poke()
         if self._serving.is_set():
             self._served.wait()
 
@@ -329,6 +326,7 @@ class ApiServer:
             if not block and not self.app.try_commit(self._deferred[-1][2].seq):
                 return
             batch, self._deferred = self._deferred, []
+            self._answered_at = time.monotonic()
             self._commit_wanted = False
             for peer, req, deferred in batch:
                 try:
@@ -342,23 +340,27 @@ class ApiServer:
                 if not peer.closed:
                     self._advance(peer)
 
-    def _wake_for_parsed(self) -> None:
+    def _poke(self) -> None:
+        """End the loop's wait in ``epoll`` (from any thread)."""
         with contextlib.suppress(OSError):
-            self._wake_w.send(b"p")
+            self._wake_w.send(b"!")
+
+    def last_answer(self) -> float:
+        """When the loop last answered requests after their commit (``time.monotonic``); inf
+        while some wait for its next commit (from any thread: :mod:`simqueue.service.follow`)."""
+        return float("inf") if self._deferred else self._answered_at
 
     def wake(self) -> None:
         """Another thread's commit ended: wake the loop if it waits for one (from any thread;
         the queue's commit listener)."""
         if self._commit_wanted and threading.get_ident() != self._loop_thread:
-            with contextlib.suppress(OSError):
-                self._wake_w.send(b"c")
+            self._poke()
 
     # ------------------------------------------------------------------ answers
     def _deliver(self, peer: Peer, req: Request | None, reply: Reply) -> None:
         """Send ``reply``; the next request's deadline starts; close after it if it says so."""
-        if peer.reserved:
-            self.bodies.give(peer.reserved)
-            peer.reserved = 0
+        self.bodies.give(peer.reserved)  # the body's share of the budget, if it had one
+        peer.reserved = 0
         close = (
             reply.close or peer.close_after or req is None or not req.keep_alive or self._stopping
         )
@@ -388,8 +390,7 @@ class ApiServer:
         for peer in lingered:
             self.connections.close(peer)
         for peer in late:
-            stalled_body = peer.request is not None and now - peer.last_read >= self.read_timeout
-            if stalled_body:
+            if peer.request is not None and now - peer.last_read >= self.read_timeout:
                 message = f"request body not received within {self.read_timeout:g} s; closing"
                 self._deliver(peer, peer.request, error_reply(ApiError(408, message), True))
             else:

@@ -3,12 +3,13 @@ and none holds the lock across a write of the log or an fsync (its operations ru
 :meth:`DurableQueue.acks_deferred`; under ``always`` it waits for its records after releasing the
 lock, in the queue's group commit).
 
-* a **worker** reports the result of its last attempt (ACK, or RETRY/DEAD) and takes the next
-  ready job (DISPATCH logged first) in one critical section; under ``always`` it waits for the
-  fsync covering both, then runs the attempt outside the lock: a no-op job costs one lock round
-  trip and a share of one fsync. A worker that dispatches while more jobs are ready wakes the
-  next idle worker, unless one is already on its way (``SharedQueue.waking``): an enqueue wakes
-  one worker, and a burst of jobs wakes the others one after another.
+* a **worker** reports the result of its last attempt (ACK, or RETRY/DEAD) and takes the next ready
+  job (DISPATCH logged first) in one critical section; under ``always`` it waits for the fsync
+  covering both (the HTTP loop's next one while the loop is busy, :mod:`simqueue.service.follow`),
+  then runs the attempt outside the lock: a no-op job costs one lock round trip and a share of one
+  fsync. A worker that dispatches while more jobs are ready wakes the next idle worker, unless one
+  is already on its way (``SharedQueue.waking``): an enqueue wakes one worker, and a burst of jobs
+  wakes the others one after another.
 * the **timeout loop** times out attempts whose deadline passed. A worker that later reports on
   such an attempt is *stale*: fenced, counted, never applied.
 * the **snapshot loop** writes a snapshot every ``snapshot_interval`` seconds, without the
@@ -55,7 +56,7 @@ def worker_loop(shared: SharedQueue, w: int, work: Work, stop_requested: threadi
             shared.after()
             seq = q.last_seq
         if always:  # the ACK and DISPATCH are durable before the next attempt runs
-            q.wait_acknowledged(seq)
+            shared.commits.wait_durable(seq)
         if job is None:
             return
         try:

@@ -188,7 +188,14 @@ class Server:
             self.metrics.recovery_time.set(report.wall_seconds if report else 0.0)
             shared = SharedQueue(q, self.metrics)
             httpd = ApiServer((self.host, self.requested_port), self)
-            q.on_commit(httpd.wake)
+            commits = shared.commits
+            commits.last_answer = httpd.last_answer  # workers under "always" follow its commits
+
+            def committed() -> None:
+                httpd.wake()
+                commits.ended()
+
+            q.on_commit(committed)
             return _Running(shared, httpd)
         except BaseException:
             q.close()

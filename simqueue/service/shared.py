@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from simqueue.core.errors import QueueStoppedError, SimQueueError
 from simqueue.core.jobs import DEAD, Job
 from simqueue.core.queue import DurableQueue
+from simqueue.service.follow import CommitWatch
 from simqueue.service.metrics import Metrics
 from simqueue.service.work import Outcome
 
@@ -63,6 +64,9 @@ class SharedQueue:
         #: Idle workers taken for the HTTP loop's new jobs, woken as it is about to commit
         #: (:mod:`simqueue.service.writes` says why); the loop's thread only.
         self.to_wake: list[LockType] = []
+        #: The ends of the queue's commits, which workers under ``always`` wait on (the server
+        #: gives it the HTTP loop's ``last_answer`` and makes its ``ended`` a commit listener).
+        self.commits = CommitWatch(q)
         self.enqueued_at: dict[str, float] = {
             rec.id: rec.enqueued_at
             for rec in q.iter_jobs()

@@ -1,7 +1,8 @@
 """The HTTP loop (simqueue/service/http_loop.py) against a stand-in for the server: requests that
 arrive while a commit runs share the next one; while another thread's commit runs the loop
 serves everyone else and answers once that commit ends; pipelined requests are answered in
-order; an answer a client does not read holds up nobody else.
+order; an answer a client does not read holds up nobody else; the loop says when it last
+answered.
 
 The stand-in's commit counts as one fsync and can be held on an event, so what shares which
 commit is decided by the test, not by the machine's speed.
@@ -143,6 +144,19 @@ def test_requests_that_arrive_during_a_commit_share_the_next_one(loop) -> None:
     assert app.commits == [1, 5]  # one commit for the first, one shared by the other four
     for s in [first, *others]:
         s.close()
+
+
+def test_the_loop_says_when_it_last_answered_and_inf_while_answers_wait(loop) -> None:
+    """What a worker under ``always`` reads to follow the loop's commits (service/follow.py)."""
+    httpd, app = loop
+    assert httpd.last_answer() == -float("inf")  # nothing answered yet
+    app.held = threading.Event()
+    with connect(httpd, post("a")) as s:
+        assert app.holding.wait(30)
+        assert httpd.last_answer() == float("inf")  # its answer waits for the loop's commit
+        app.held.set()
+        answers(s, 1)
+        assert -float("inf") < httpd.last_answer() < float("inf")
 
 
 def test_while_another_threads_commit_runs_the_loop_serves_everyone_else(loop) -> None:
