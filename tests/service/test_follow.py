@@ -91,11 +91,15 @@ def test_a_worker_follows_a_busy_loop_for_a_limited_time_then_leads(watched) -> 
     assert fs.leaders[-1:] == ["worker"]
 
 
-def test_a_worker_whose_record_is_durable_already_returns_at_once(watched) -> None:
+def test_a_worker_whose_record_is_durable_already_neither_waits_nor_leads(
+    watched, monkeypatch
+) -> None:
     q, fs, watch = watched
-    watch.last_answer = lambda: float("inf")
+    monkeypatch.setattr(follow, "FOLLOW_LIMIT", 60.0)
+    watch.last_answer = lambda: float("inf")  # busy: a worker that slept would sleep a minute
     seq = _appended(q, "dispatched")
     q.wait_acknowledged(seq)
     before = list(fs.leaders)
-    watch.wait_durable(seq)
-    assert fs.leaders == before
+    worker = _worker_waiting(watch, seq)
+    worker.join(30)
+    assert not worker.is_alive() and fs.leaders == before
